@@ -1,0 +1,1 @@
+"""Ingest: checkpoint sources, toy training run, tasks and the batched ablation sweep."""

@@ -1,0 +1,60 @@
+"""Component names and their properties (the naming contract of DESIGN.md).
+
+``input`` (token + position embedding), ``a{L}.h{H}`` (attention head), ``m{L}`` (MLP) and
+``logits`` (the sink: the final normalized residual stream the unembedding reads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INPUT = "input"
+LOGITS = "logits"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One node of the component graph."""
+
+    name: str
+    kind: str  # input | attn_head | mlp | logits
+    layer: int  # -1 for input, n_layers for logits
+    head: int | None = None
+
+
+def head_name(layer: int, head: int) -> str:
+    """Name of attention head ``head`` of layer ``layer``."""
+    return f"a{layer}.h{head}"
+
+
+def mlp_name(layer: int) -> str:
+    """Name of the MLP of layer ``layer``."""
+    return f"m{layer}"
+
+
+def all_components(n_layers: int, n_heads: int) -> list[Component]:
+    """Every component in computation order: input, then per layer heads then MLP, then logits."""
+    comps = [Component(INPUT, "input", -1)]
+    for layer in range(n_layers):
+        comps += [Component(head_name(layer, h), "attn_head", layer, h) for h in range(n_heads)]
+        comps.append(Component(mlp_name(layer), "mlp", layer))
+    comps.append(Component(LOGITS, "logits", n_layers))
+    return comps
+
+
+def is_downstream(src: Component, dst: Component, parallel_blocks: bool) -> bool:
+    """Whether ``src`` can affect ``dst``.
+
+    A later layer always can; the same layer's MLP only in sequential (GPT-2-style) blocks, where
+    it reads the heads' output, never in parallel (GPT-NeoX/Pythia) blocks; a same-layer head never.
+    """
+    if src.kind == "logits" or dst.kind == "input":
+        return False
+    if dst.layer > src.layer:
+        return True
+    return (
+        dst.layer == src.layer
+        and src.kind == "attn_head"
+        and dst.kind == "mlp"
+        and not parallel_blocks
+    )
