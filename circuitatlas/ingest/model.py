@@ -1,0 +1,302 @@
+"""A transformer's weights in one standard layout, and the pieces of its forward pass.
+
+The sweep needs to recompute single sub-modules (one layer's attention, one MLP, the final norm)
+on batches of modified residual streams, and to read every head's output separately. This module
+takes the weights out of the Hugging Face model inside a TransformerLens ``TransformerBridge`` and
+exposes exactly those pieces. Two block styles are covered:
+
+* GPT-2 (``GPT2LMHeadModel``): sequential blocks, learned positions;
+* GPT-NeoX / Pythia (``GPTNeoXForCausalLM``): parallel (or sequential) blocks, rotary positions.
+
+Shapes: ``R`` rows (prompts, or prompt × ablated component), ``T`` positions, ``H`` heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor, nn
+from transformers.activations import ACT2FN
+
+from circuitatlas.errors import CircuitAtlasError
+
+
+@dataclass
+class LayerWeights:
+    """One block: norms, attention (per head) and MLP."""
+
+    ln1_w: Tensor  # [d]
+    ln1_b: Tensor
+    ln2_w: Tensor
+    ln2_b: Tensor
+    w_qkv: Tensor  # [d, 3, H, dh]: one matmul gives q, k and v of every head
+    b_qkv: Tensor  # [3, H, dh]
+    w_o: Tensor  # [H, dh, d]
+    b_o: Tensor  # [d]
+    w_in: Tensor  # [d, d_mlp]
+    b_in: Tensor
+    w_out: Tensor  # [d_mlp, d]
+    b_out: Tensor
+
+
+@dataclass
+class TransformerWeights:
+    """Everything the sweep's forward pieces read, on one device, in float32."""
+
+    arch: str  # "gpt2" | "gpt_neox"
+    parallel: bool  # attention and MLP read the same residual stream
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_head: int
+    d_vocab: int
+    eps: float
+    act: Callable[[Tensor], Tensor]
+    w_e: Tensor  # [V, d]
+    w_pos: Tensor | None  # [n_ctx, d] learned positions (GPT-2)
+    inv_freq: Tensor | None  # rotary inverse frequencies (GPT-NeoX)
+    rotary_scale: float
+    layers: list[LayerWeights]
+    lnf_w: Tensor
+    lnf_b: Tensor
+    w_u: Tensor  # [d, V]
+    b_u: Tensor | None
+
+    @property
+    def device(self) -> torch.device:
+        """Device the weights live on."""
+        return self.w_e.device
+
+    def to(self, device: str | torch.device) -> TransformerWeights:
+        """A copy on ``device``."""
+
+        def move(value: object) -> object:
+            if isinstance(value, Tensor):
+                return value.to(device)
+            if isinstance(value, LayerWeights):
+                return LayerWeights(**{f.name: move(getattr(value, f.name)) for f in fields(value)})
+            if isinstance(value, list):
+                return [move(v) for v in value]
+            return value
+
+        return TransformerWeights(**{f.name: move(getattr(self, f.name)) for f in fields(self)})
+
+
+def weights_from_bridge(bridge: nn.Module) -> TransformerWeights:
+    """Weights of the Hugging Face model a TransformerLens ``TransformerBridge`` wraps."""
+    return weights_from_hf(bridge.original_model)
+
+
+def weights_from_hf(model: nn.Module) -> TransformerWeights:
+    """Weights of a Hugging Face GPT-2 or GPT-NeoX causal LM, in the standard layout."""
+    model_type = getattr(model.config, "model_type", "?")
+    with torch.no_grad():
+        if model_type == "gpt2":
+            return _from_gpt2(model)
+        if model_type == "gpt_neox":
+            return _from_gpt_neox(model)
+    raise CircuitAtlasError(
+        f"model type {model_type!r} is not supported by the sweep; "
+        "use a GPT-2-style or GPT-NeoX/Pythia-style checkpoint"
+    )
+
+
+def _f32(t: Tensor) -> Tensor:
+    return t.detach().to(torch.float32).clone()
+
+
+def _from_gpt2(model: nn.Module) -> TransformerWeights:
+    cfg = model.config
+    n_heads, d = cfg.n_head, cfg.n_embd
+    dh = d // n_heads
+    if getattr(cfg, "scale_attn_by_inverse_layer_idx", False) or getattr(
+        cfg, "reorder_and_upcast_attn", False
+    ):
+        raise CircuitAtlasError(
+            "GPT-2 attention variants (inverse-layer scaling) are not supported"
+        )
+    layers = []
+    for blk in model.transformer.h:
+        # Conv1D computes x @ weight + bias; c_attn's columns are [q | k | v], each [H, dh]
+        w = _f32(blk.attn.c_attn.weight).view(d, 3, n_heads, dh)
+        b = _f32(blk.attn.c_attn.bias).view(3, n_heads, dh)
+        layers.append(
+            LayerWeights(
+                ln1_w=_f32(blk.ln_1.weight),
+                ln1_b=_f32(blk.ln_1.bias),
+                ln2_w=_f32(blk.ln_2.weight),
+                ln2_b=_f32(blk.ln_2.bias),
+                w_qkv=w,
+                b_qkv=b,
+                w_o=_f32(blk.attn.c_proj.weight).view(n_heads, dh, d),
+                b_o=_f32(blk.attn.c_proj.bias),
+                w_in=_f32(blk.mlp.c_fc.weight),
+                b_in=_f32(blk.mlp.c_fc.bias),
+                w_out=_f32(blk.mlp.c_proj.weight),
+                b_out=_f32(blk.mlp.c_proj.bias),
+            )
+        )
+    head = model.get_output_embeddings()
+    return TransformerWeights(
+        arch="gpt2",
+        parallel=False,
+        n_layers=cfg.n_layer,
+        n_heads=n_heads,
+        d_model=d,
+        d_head=dh,
+        d_vocab=cfg.vocab_size,
+        eps=cfg.layer_norm_epsilon,
+        act=ACT2FN[cfg.activation_function],
+        w_e=_f32(model.transformer.wte.weight),
+        w_pos=_f32(model.transformer.wpe.weight),
+        inv_freq=None,
+        rotary_scale=1.0,
+        layers=layers,
+        lnf_w=_f32(model.transformer.ln_f.weight),
+        lnf_b=_f32(model.transformer.ln_f.bias),
+        w_u=_f32(head.weight).T.contiguous(),
+        b_u=_f32(head.bias) if head.bias is not None else None,
+    )
+
+
+def _from_gpt_neox(model: nn.Module) -> TransformerWeights:
+    cfg = model.config
+    n_heads, d = cfg.num_attention_heads, cfg.hidden_size
+    dh = d // n_heads
+    layers = []
+    for blk in model.gpt_neox.layers:
+        att = blk.attention
+        # Linear computes x @ weight.T; output features are laid out [H, (q|k|v), dh]
+        w = _f32(att.query_key_value.weight).view(n_heads, 3, dh, d).permute(3, 1, 0, 2)
+        b = _f32(att.query_key_value.bias).view(n_heads, 3, dh).permute(1, 0, 2)
+        layers.append(
+            LayerWeights(
+                ln1_w=_f32(blk.input_layernorm.weight),
+                ln1_b=_f32(blk.input_layernorm.bias),
+                ln2_w=_f32(blk.post_attention_layernorm.weight),
+                ln2_b=_f32(blk.post_attention_layernorm.bias),
+                w_qkv=w.contiguous(),
+                b_qkv=b.contiguous(),
+                w_o=_f32(att.dense.weight).T.contiguous().view(n_heads, dh, d),
+                b_o=_f32(att.dense.bias),
+                w_in=_f32(blk.mlp.dense_h_to_4h.weight).T.contiguous(),
+                b_in=_f32(blk.mlp.dense_h_to_4h.bias),
+                w_out=_f32(blk.mlp.dense_4h_to_h.weight).T.contiguous(),
+                b_out=_f32(blk.mlp.dense_4h_to_h.bias),
+            )
+        )
+    rotary = model.gpt_neox.rotary_emb
+    head = model.get_output_embeddings()
+    return TransformerWeights(
+        arch="gpt_neox",
+        parallel=bool(cfg.use_parallel_residual),
+        n_layers=cfg.num_hidden_layers,
+        n_heads=n_heads,
+        d_model=d,
+        d_head=dh,
+        d_vocab=cfg.vocab_size,
+        eps=cfg.layer_norm_eps,
+        act=ACT2FN[cfg.hidden_act],
+        w_e=_f32(model.gpt_neox.embed_in.weight),
+        w_pos=None,
+        inv_freq=_f32(rotary.inv_freq),
+        rotary_scale=float(getattr(rotary, "attention_scaling", 1.0)),
+        layers=layers,
+        lnf_w=_f32(model.gpt_neox.final_layer_norm.weight),
+        lnf_b=_f32(model.gpt_neox.final_layer_norm.bias),
+        w_u=_f32(head.weight).T.contiguous(),
+        b_u=_f32(head.bias) if head.bias is not None else None,
+    )
+
+
+def _rotate_half(x: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class ForwardPieces:
+    """The sub-modules of one model's forward pass, for prompts of a fixed length ``seq_len``."""
+
+    def __init__(self, weights: TransformerWeights, seq_len: int) -> None:
+        self.w = weights
+        self.seq_len = seq_len
+        dev = weights.device
+        causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=dev).tril()
+        self._masked = ~causal
+        self._scale = weights.d_head**-0.5
+        if weights.inv_freq is not None:
+            pos = torch.arange(seq_len, device=dev, dtype=torch.float32)
+            freqs = pos[:, None] * weights.inv_freq[None, :]
+            emb = torch.cat((freqs, freqs), dim=-1)  # [T, rot]
+            self._cos = (emb.cos() * weights.rotary_scale)[:, None, :]  # [T, 1, rot]
+            self._sin = (emb.sin() * weights.rotary_scale)[:, None, :]
+            self._rot = emb.shape[-1]
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """The ``input`` component's output: token (+ learned position) embedding, ``[R, T, d]``."""
+        x = self.w.w_e[tokens]
+        if self.w.w_pos is not None:
+            x = x + self.w.w_pos[: tokens.shape[1]]
+        return x
+
+    def _norm(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, self.w.eps)
+
+    def heads(
+        self, layer: int, resid: Tensor, want_pattern: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Every head's output ``z_h @ W_O[h]`` (no bias) as ``[R, T, H, d]`` from the residual read.
+
+        With ``want_pattern`` also the attention pattern ``[R, H, T, T]``.
+        """
+        lw = self.w.layers[layer]
+        x = self._norm(resid, lw.ln1_w, lw.ln1_b)
+        qkv = torch.einsum("rtd,dchk->crthk", x, lw.w_qkv) + lw.b_qkv[:, None, None]
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [R, T, H, dh]
+        if self.w.inv_freq is not None:
+            q, k = self._rotary(q), self._rotary(k)
+        scores = torch.einsum("rqhk,rshk->rhqs", q, k) * self._scale
+        scores = scores.masked_fill(self._masked, torch.finfo(scores.dtype).min)
+        pattern = torch.softmax(scores, dim=-1)
+        z = torch.einsum("rhqs,rshk->rqhk", pattern, v)
+        out = torch.einsum("rqhk,hkd->rqhd", z, lw.w_o)
+        return out, (pattern if want_pattern else None)
+
+    def _rotary(self, x: Tensor) -> Tensor:
+        rot = self._rot
+        x_rot, x_pass = x[..., :rot], x[..., rot:]
+        x_rot = x_rot * self._cos + _rotate_half(x_rot) * self._sin
+        return torch.cat((x_rot, x_pass), dim=-1)
+
+    def attn_bias(self, layer: int) -> Tensor:
+        """The attention output bias ``b_O`` of ``layer`` (added once, not per head)."""
+        return self.w.layers[layer].b_o
+
+    def mlp(self, layer: int, resid: Tensor) -> Tensor:
+        """The MLP's output ``[R, T, d]`` from the residual read."""
+        lw = self.w.layers[layer]
+        x = self._norm(resid, lw.ln2_w, lw.ln2_b)
+        return self.w.act(x @ lw.w_in + lw.b_in) @ lw.w_out + lw.b_out
+
+    def final(self, resid: Tensor) -> Tensor:
+        """The final normalized residual stream (what the unembedding reads), ``[R, T, d]``."""
+        return self._norm(resid, self.w.lnf_w, self.w.lnf_b)
+
+    def logits(self, normed: Tensor) -> Tensor:
+        """Full-vocabulary logits of normalized residual vectors ``[..., d]``."""
+        out = normed @ self.w.w_u
+        return out + self.w.b_u if self.w.b_u is not None else out
+
+    def target_log_probs(self, normed: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
+        """``log p(tokens[t+1])`` at the positions of ``mask`` (others 0), ``[R, T]``.
+
+        Only the masked positions go through the unembedding.
+        """
+        out = torch.zeros(mask.shape, dtype=normed.dtype, device=normed.device)
+        rows, cols = mask.nonzero(as_tuple=True)
+        if rows.numel():
+            lp = torch.log_softmax(self.logits(normed[rows, cols]), dim=-1)
+            out[rows, cols] = lp.gather(-1, tokens[rows, cols + 1][:, None])[:, 0]
+        return out

@@ -1,0 +1,142 @@
+"""The plain reference sweep: one full TransformerLens forward pass per ablated component.
+
+Independent of the fast path's forward pieces: it runs the model through the
+``TransformerBridge`` with hooks, and only shares the definitions (component names, which pairs
+are downstream, the replacement of an ablated output, cosine averaged over positions, the task
+metric).
+
+* Total effect of *i*: one ``run_with_hooks`` that replaces *i*'s output (the residual entering
+  block 0 for ``input``, the head's ``hook_z`` slice, ``hook_mlp_out``) and records every output.
+* Direct effect of *i*: one ``run_with_hooks`` in which every read of the residual stream
+  (``ln1.hook_in``, ``ln2.hook_in``, ``ln_final.hook_in``) is set to its clean value, plus *i*'s
+  ablation delta when the reader is downstream of *i*; so each reader sees a clean stream except
+  for *i*'s write, and no change travels between readers.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from circuitatlas.ingest.components import Component, all_components, is_downstream
+from circuitatlas.ingest.sweep import replacement, row_similarity
+from circuitatlas.ingest.tasks import task_metric
+
+
+def _out_hook(c: Component) -> str:
+    if c.kind == "input":
+        return "blocks.0.hook_resid_pre"
+    if c.kind == "attn_head":
+        return f"blocks.{c.layer}.attn.hook_result"
+    if c.kind == "mlp":
+        return f"blocks.{c.layer}.hook_mlp_out"
+    return "ln_final.hook_out"
+
+
+def _take(c: Component, value: torch.Tensor) -> torch.Tensor:
+    return value[:, :, c.head] if c.kind == "attn_head" else value
+
+
+def _metric(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    lp = torch.log_softmax(logits[:, :-1].double(), dim=-1)
+    tgt = lp.gather(-1, tokens[:, 1:, None])[..., 0].float()
+    full = torch.zeros(mask.shape)
+    full[:, :-1] = tgt
+    return task_metric(full * mask, mask)
+
+
+@torch.no_grad()
+def reference_sweep(
+    bridge: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, ablation: str
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Edges (source, target, similarity, std, direct_similarity, direct_std) and effects."""
+    cfg = bridge.cfg
+    parallel = bool(cfg.parallel_attn_mlp)
+    comps = all_components(cfg.n_layers, cfg.n_heads)
+    bridge.set_use_attn_result(True)
+    logits, cache = bridge.run_with_cache(tokens)
+    clean_metric = _metric(logits, tokens, mask)
+    clean = {c.name: _take(c, cache[_out_hook(c)]).clone() for c in comps}
+    reads = {
+        name: cache[name].clone()
+        for name in cache
+        if name.endswith(("ln1.hook_in", "ln2.hook_in")) or name == "ln_final.hook_in"
+    }
+
+    def recorder(store: dict[str, torch.Tensor]) -> list:
+        def rec(hook_name: str):
+            def fn(x, hook):
+                store[hook_name] = x.detach().clone()
+                return x
+
+            return fn
+
+        return [(h, rec(h)) for h in {_out_hook(c) for c in comps if c.kind != "input"}]
+
+    def sims(store: dict[str, torch.Tensor], src: Component) -> dict[str, torch.Tensor]:
+        return {
+            c.name: row_similarity(_take(c, store[_out_hook(c)]), clean[c.name])
+            for c in comps
+            if is_downstream(src, c, parallel)
+        }
+
+    rows, effects = [], {}
+    for src in comps:
+        if src.kind == "logits":
+            continue
+        # total effect: ablate the source's output in the whole forward pass
+        if src.kind == "input":
+            repl = replacement(clean[src.name], ablation)
+            hooks = [("blocks.0.hook_resid_pre", lambda x, hook, r=repl: r)]
+        elif src.kind == "attn_head":
+            z_clean = cache[f"blocks.{src.layer}.attn.hook_z"][:, :, src.head]
+            z_repl = replacement(z_clean, ablation)
+
+            def patch_z(x, hook, h=src.head, r=z_repl):
+                x = x.clone()
+                x[:, :, h] = r
+                return x
+
+            hooks = [(f"blocks.{src.layer}.attn.hook_z", patch_z)]
+        else:
+            repl = replacement(clean[src.name], ablation)
+            hooks = [(f"blocks.{src.layer}.hook_mlp_out", lambda x, hook, r=repl: r)]
+        store: dict[str, torch.Tensor] = {}
+        out = bridge.run_with_hooks(tokens, fwd_hooks=hooks + recorder(store))
+        total = sims(store, src)
+        effects[src.name] = float((_metric(out, tokens, mask) - clean_metric).mean())
+
+        # direct effect: every read sees the clean stream, plus the source's delta if downstream
+        delta = replacement(clean[src.name], ablation) - clean[src.name]
+
+        def reader(name: str, c: Component):
+            add = is_downstream(src, c, parallel)
+            return lambda x, hook: reads[name] + (delta if add else 0.0)
+
+        read_hooks = []
+        for layer in range(cfg.n_layers):
+            head0 = Component(f"a{layer}.h0", "attn_head", layer, 0)
+            mlp = Component(f"m{layer}", "mlp", layer)
+            read_hooks.append(
+                (f"blocks.{layer}.ln1.hook_in", reader(f"blocks.{layer}.ln1.hook_in", head0))
+            )
+            read_hooks.append(
+                (f"blocks.{layer}.ln2.hook_in", reader(f"blocks.{layer}.ln2.hook_in", mlp))
+            )
+        final = Component("logits", "logits", cfg.n_layers)
+        read_hooks.append(("ln_final.hook_in", reader("ln_final.hook_in", final)))
+        store = {}
+        bridge.run_with_hooks(tokens, fwd_hooks=read_hooks + recorder(store))
+        direct = sims(store, src)
+        for name in total:
+            rows.append(
+                {
+                    "source": src.name,
+                    "target": name,
+                    "similarity": float(total[name].mean()),
+                    "std": float(total[name].std(correction=0)),
+                    "direct_similarity": float(direct[name].mean()),
+                    "direct_std": float(direct[name].std(correction=0)),
+                }
+            )
+    return pd.DataFrame(rows), effects
