@@ -247,7 +247,7 @@ class ForwardPieces:
     def heads(
         self, layer: int, resid: Tensor, want_pattern: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        """Every head's output ``z_h @ W_O[h]`` (no bias) as ``[R, T, H, d]`` from the residual read.
+        """Every head's output ``z_h @ W_O[h]`` (no bias), ``[R, T, H, d]``, from the residual read.
 
         With ``want_pattern`` also the attention pattern ``[R, H, T, T]``.
         """

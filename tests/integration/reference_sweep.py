@@ -109,9 +109,9 @@ def reference_sweep(
         # direct effect: every read sees the clean stream, plus the source's delta if downstream
         delta = replacement(clean[src.name], ablation) - clean[src.name]
 
-        def reader(name: str, c: Component):
-            add = is_downstream(src, c, parallel)
-            return lambda x, hook: reads[name] + (delta if add else 0.0)
+        def reader(name: str, c: Component, src: Component = src, delta=delta):
+            add = delta if is_downstream(src, c, parallel) else 0.0
+            return lambda x, hook: reads[name] + add
 
         read_hooks = []
         for layer in range(cfg.n_layers):
