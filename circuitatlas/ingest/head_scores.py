@@ -16,13 +16,13 @@ import torch
 
 
 def previous_token_scores(patterns: torch.Tensor) -> torch.Tensor:
-    """Scores per head from ``patterns`` of shape ``[batch, heads, query, key]``; shape ``[heads]``."""
+    """Scores ``[heads]`` from ``patterns`` of shape ``[batch, heads, query, key]``."""
     diag = torch.diagonal(patterns, offset=-1, dim1=-2, dim2=-1)  # [batch, heads, query-1]
     return diag.mean(dim=(0, 2))
 
 
 def induction_targets(tokens: torch.Tensor) -> torch.Tensor:
-    """Boolean ``[batch, query, key]``: key ``s`` follows an earlier occurrence of the query's token.
+    """Boolean ``[batch, query, key]``: key ``s`` follows an earlier copy of the query's token.
 
     ``s - 1 < t`` and ``tokens[s - 1] == tokens[t]`` with ``1 <= s <= t``.
     """
@@ -37,7 +37,7 @@ def induction_targets(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def induction_scores(patterns: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Scores per head from ``patterns`` ``[batch, heads, query, key]`` and ``tokens`` ``[batch, query]``.
+    """Scores ``[heads]`` from ``patterns`` ``[b, heads, query, key]``, ``tokens`` ``[b, query]``.
 
     Returns zeros when no token repeats (no position can be scored).
     """

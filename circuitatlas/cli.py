@@ -1,0 +1,220 @@
+"""The ``circuitatlas`` command: thin, it parses, calls the library and prints."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from circuitatlas.errors import CircuitAtlasError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors into one line and a non-zero exit; tracebacks only with ``--debug``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except CircuitAtlasError as e:
+            if debug:
+                raise
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if debug:
+                raise
+            first = str(e).splitlines()[0] if str(e) else ""
+            click.echo(
+                f"error: {type(e).__name__}: {first} (rerun with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="circuitatlas")
+def main(debug: bool) -> None:
+    """circuitatlas: a transformer's training run as a time-stamped causal graph of components.
+
+    \b
+    Examples:
+      circuitatlas demo --out demo-run
+      circuitatlas train-toy --out runs/toy --seed 1
+      circuitatlas sweep --model runs/toy --revisions 0:2000:250 --out runs/toy-sweep
+      circuitatlas sweep --model EleutherAI/pythia-14m --revisions paper --out runs/p14m
+    """
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that sweeps checkpoints."""
+    from circuitatlas.ingest.pipeline import SweepSettings
+    from circuitatlas.ingest.sweep import ABLATIONS
+
+    d = SweepSettings()
+    options = [
+        click.option(
+            "--task",
+            default=d.task,
+            show_default=True,
+            help="'induction', a token-id file (.jsonl/.pt/.npy) or a text file (.txt).",
+        ),
+        click.option(
+            "--prompts",
+            "n_prompts",
+            type=int,
+            default=d.n_prompts,
+            show_default=True,
+            help="Number of prompts.",
+        ),
+        click.option(
+            "--seq-len",
+            type=int,
+            default=d.seq_len,
+            show_default=True,
+            help="Induction prompt length ([bos] + segment + segment).",
+        ),
+        click.option(
+            "--ablation",
+            type=click.Choice(ABLATIONS),
+            default=d.ablation,
+            show_default=True,
+            help="How an ablated component's output is replaced.",
+        ),
+        click.option("--seed", type=int, default=d.seed, show_default=True, help="Prompt seed."),
+        click.option("--tokenizer", default=None, help="Local tokenizer directory for .txt tasks."),
+        click.option(
+            "--memory-budget",
+            "memory_budget_mb",
+            type=float,
+            default=d.memory_budget_mb,
+            show_default=True,
+            help="MiB of activations per batched chunk of ablated rows.",
+        ),
+        click.option(
+            "--device", default=d.device, show_default=True, help="auto, cpu or cuda[:N]."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _settings(**kw: Any) -> Any:
+    from circuitatlas.ingest.pipeline import SweepSettings
+
+    return SweepSettings(**kw)
+
+
+@main.command("train-toy", context_settings=CONTEXT)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--steps", type=int, default=None, help="Training steps (default 2000).")
+@click.option("--checkpoints", type=int, default=None, help="Checkpoints to save (default 16).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@_friendly
+def train_toy_cmd(out: Path, steps: int | None, checkpoints: int | None, seed: int) -> None:
+    """Train the toy induction model and save step<N>/ checkpoints.
+
+    A 2-layer, 4-head GPT-2 learns to copy repeated segments; its induction circuit (a
+    previous-token head in layer 0, induction heads in layer 1) forms a few hundred steps in.
+    Checkpoints are log-spaced early, where learning is fast. Writes OUT/step<N>/,
+    OUT/training_log.csv and OUT/toy_config.json.
+
+    \b
+    Examples:
+      circuitatlas train-toy --out runs/toy
+      circuitatlas train-toy --out runs/toy-s2 --seed 2 --steps 3000 --checkpoints 24
+    """
+    from circuitatlas.ingest import toy
+
+    log = toy.train_toy(
+        out,
+        steps=steps if steps is not None else toy.DEFAULT_STEPS,
+        checkpoints=checkpoints if checkpoints is not None else toy.DEFAULT_CHECKPOINTS,
+        seed=seed,
+    )
+    last = log.iloc[-1]
+    click.echo(
+        f"trained {int(last['step'])} steps in {last['wall_time_s']:.0f} s; "
+        f"loss on the repeated half {log['icl_loss'].iloc[0]:.2f} → {last['icl_loss']:.2f}; "
+        f"checkpoints in {out}"
+    )
+
+
+@main.command("sweep", context_settings=CONTEXT)
+@click.option(
+    "--model", required=True, help="Local directory of step<N>/ checkpoints, or a hub model id."
+)
+@click.option(
+    "--revisions",
+    default=None,
+    help="step1000,step2000 | 1000:143000:1000 | all | paper (default: every local step).",
+)
+@_sweep_options
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+@_friendly
+def sweep_cmd(model: str, revisions: str | None, out: Path, **kw: Any) -> None:
+    """Ablation sweep of every selected checkpoint, written as Parquet frames.
+
+    For each component (input, every head aN.hM, every MLP mN) and each component downstream of
+    it, measures the total effect (ablated in the whole pass) and the direct effect (only the
+    reader's input loses the write) as cosine similarities of outputs, plus each component's
+    effect on the task metric and every head's previous-token and induction scores.
+
+    \b
+    Examples:
+      circuitatlas sweep --model runs/toy --out runs/toy-sweep
+      circuitatlas sweep --model runs/toy --revisions 0:2000:500 --ablation mean --out sw
+      circuitatlas sweep --model EleutherAI/pythia-14m --revisions step1000,step2000 --out sw
+      circuitatlas sweep --model runs/toy --task prompts.jsonl --out sw
+    """
+    from circuitatlas.ingest.pipeline import sweep_run, write_sweep
+
+    result = sweep_run(model, revisions, _settings(**kw))
+    write_sweep(result, out)
+    click.echo(
+        f"swept {len(result.checkpoints)} checkpoints, {len(result.edges)} edges "
+        f"(run {result.run_id}) → {out}"
+    )
+
+
+@main.command("demo", context_settings=CONTEXT)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("demo-run"),
+    show_default=True,
+    help="Directory for the toy run and its sweep.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@_friendly
+def demo_cmd(out: Path, seed: int) -> None:
+    """Train the toy run, sweep every checkpoint and print what formed when.
+
+    \b
+    Examples:
+      circuitatlas demo
+      circuitatlas demo --out /tmp/demo --seed 1
+    """
+    from circuitatlas.demo import run_demo
+
+    click.echo(run_demo(out, seed))
+
+
+if __name__ == "__main__":
+    main()

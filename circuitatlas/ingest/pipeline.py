@@ -1,0 +1,235 @@
+"""Sweep a whole run: checkpoints → model → sweep → frames, and their Parquet form on disk.
+
+Frames (the contract later stages read):
+
+* ``checkpoints``: ``step, loss, metric`` — clean next-token loss over all prompt positions and
+  the clean task metric (mean log-prob of the scored tokens);
+* ``components``: ``step, name, kind, layer, head, effect, prev_token_score, induction_score``;
+* ``edges``: ``step, source, target, similarity, weight, std, direct_similarity, direct_weight,
+  direct_std`` — one row per downstream pair (dense; a threshold τ is applied when reading).
+
+``circuitatlas sweep --out DIR`` writes them as ``DIR/{checkpoints,components,edges}.parquet`` with
+the prompts (``prompts.npy`` and the scored positions ``prompts_mask.npy``) and ``config.json``
+(the run's configuration and its ``run_id``), so anyone can recompute an edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from circuitatlas import __version__
+from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.ingest.checkpoints import CheckpointRef, list_checkpoints, load_checkpoint
+from circuitatlas.ingest.model import TransformerWeights, weights_from_bridge
+from circuitatlas.ingest.sweep import (
+    COMPONENT_COLUMNS,
+    DEFAULT_MEMORY_BUDGET_MB,
+    EDGE_COLUMNS,
+    check_ablation,
+    sweep_checkpoint,
+)
+from circuitatlas.ingest.tasks import PromptSet, load_prompts
+
+FRAME_FILES = ("checkpoints", "components", "edges")
+
+
+@dataclass
+class SweepSettings:
+    """How a run is swept (everything but the checkpoints)."""
+
+    task: str = "induction"
+    n_prompts: int = 16
+    seq_len: int = 21  # induction: [bos] + two copies of a 10-token segment
+    ablation: str = "zero"
+    seed: int = 0
+    tokenizer: str | None = None
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
+    device: str = "auto"
+
+
+@dataclass
+class SweepResult:
+    """A swept run: its frames, its prompts and its configuration."""
+
+    checkpoints: pd.DataFrame
+    components: pd.DataFrame
+    edges: pd.DataFrame
+    prompts: PromptSet
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        """Identifier derived from the configuration (same configuration, same id)."""
+        return str(self.config["run_id"])
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; other values are checked."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CircuitAtlasError(f"--device {device}: no CUDA device is visible; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise CircuitAtlasError(f"--device {device}: give auto, cpu or cuda[:N]")
+    return device
+
+
+def run_id_of(config: dict[str, Any]) -> str:
+    """A short stable id of a run configuration (the fields that change the measured graph)."""
+    keys = ("model", "steps", "prompts", "ablation", "arch")
+    blob = json.dumps({k: config.get(k) for k in keys}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _bos_token_id(weights: TransformerWeights, bridge: torch.nn.Module) -> int | None:
+    bos = getattr(bridge.original_model.config, "bos_token_id", None)
+    return bos if isinstance(bos, int) and 0 <= bos < weights.d_vocab else None
+
+
+def sweep_run(
+    model: str,
+    revisions: str | None = None,
+    settings: SweepSettings | None = None,
+    progress: bool = True,
+    on_checkpoint: Callable[[int, SweepResult], None] | None = None,
+) -> SweepResult:
+    """Sweep every selected checkpoint of ``model`` (a local run directory or a hub id).
+
+    ``on_checkpoint(step, partial_result)`` is called after each checkpoint with that checkpoint's
+    frames only, for callers that write as they go.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or SweepSettings()
+    check_ablation(settings.ablation, max(settings.n_prompts, 1))
+    device = resolve_device(settings.device)
+    refs = list_checkpoints(model, revisions)
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAME_FILES}
+    prompts: PromptSet | None = None
+    arch: dict[str, Any] = {}
+    bar = tqdm(refs, desc="sweep", unit="ckpt", disable=not progress)
+    for ref in bar:
+        bar.set_postfix_str(f"step {ref.step}")
+        weights, bridge = _load_weights(ref, device)
+        shape = _shape(weights)
+        if prompts is None:
+            arch = shape
+            prompts = load_prompts(
+                settings.task,
+                settings.n_prompts,
+                settings.seq_len,
+                weights.d_vocab,
+                settings.seed,
+                _bos_token_id(weights, bridge),
+                settings.tokenizer,
+            )
+            check_ablation(settings.ablation, prompts.n_prompts)
+        elif shape != arch:
+            raise CircuitAtlasError(
+                f"checkpoint {ref}: model shape {shape} differs from the run's first checkpoint "
+                f"{arch}; sweep one model's checkpoints per run"
+            )
+        del bridge
+        result = sweep_checkpoint(weights, prompts, settings.ablation, settings.memory_budget_mb)
+        ckpt = pd.DataFrame({"step": [ref.step], "loss": [result.loss], "metric": [result.metric]})
+        comps = result.components.assign(step=ref.step)[["step", *COMPONENT_COLUMNS]]
+        edges = result.edges.assign(step=ref.step)[["step", *EDGE_COLUMNS]]
+        for name, frame in zip(FRAME_FILES, (ckpt, comps, edges), strict=True):
+            frames[name].append(frame)
+        if on_checkpoint is not None:
+            partial = SweepResult(ckpt, comps, edges, prompts, {})
+            on_checkpoint(ref.step, partial)
+    assert prompts is not None  # list_checkpoints never returns an empty list
+    config = {
+        "model": model,
+        "steps": [r.step for r in refs],
+        "prompts": prompts.to_config(),
+        "ablation": settings.ablation,
+        "arch": arch,
+        "settings": asdict(settings),
+        "version": __version__,
+    }
+    config["run_id"] = run_id_of(config)
+    out = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+    return SweepResult(out["checkpoints"], out["components"], out["edges"], prompts, config)
+
+
+def _load_weights(ref: CheckpointRef, device: str) -> tuple[TransformerWeights, Any]:
+    bridge = load_checkpoint(ref, device="cpu")
+    return weights_from_bridge(bridge).to(device), bridge
+
+
+def _shape(w: TransformerWeights) -> dict[str, Any]:
+    return {
+        "arch": w.arch,
+        "parallel_blocks": w.parallel,
+        "n_layers": w.n_layers,
+        "n_heads": w.n_heads,
+        "d_model": w.d_model,
+        "d_vocab": w.d_vocab,
+    }
+
+
+def write_sweep(result: SweepResult, out: Path) -> Path:
+    """Write a swept run to ``out`` (created; replaced whole if it holds an earlier sweep).
+
+    Files go to a temporary directory beside ``out`` that is renamed at the end, so ``out`` never
+    holds half a sweep.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CircuitAtlasError(f"--out {out}: is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise CircuitAtlasError(
+            f"--out {out}: not empty and not an earlier sweep; give a new or empty directory"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name in FRAME_FILES:
+            getattr(result, name).to_parquet(tmp / f"{name}.parquet", index=False)
+        np.save(tmp / "prompts.npy", result.prompts.tokens.cpu().numpy())
+        np.save(tmp / "prompts_mask.npy", result.prompts.metric_mask.cpu().numpy())
+        (tmp / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_sweep(directory: Path) -> SweepResult:
+    """Read what :func:`write_sweep` wrote."""
+    directory = Path(directory)
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise CircuitAtlasError(
+            f"{directory}: no config.json; point at the --out directory of `circuitatlas sweep`"
+        )
+    try:
+        config = json.loads(config_file.read_text())
+        frames = {n: pd.read_parquet(directory / f"{n}.parquet") for n in FRAME_FILES}
+        tokens = torch.from_numpy(np.load(directory / "prompts.npy"))
+        mask = torch.from_numpy(np.load(directory / "prompts_mask.npy"))
+    except (OSError, ValueError) as e:
+        raise CircuitAtlasError(
+            f"{directory}: unreadable sweep output ({e}); sweep again"
+        ) from None
+    prompts = PromptSet(config["prompts"]["task"], tokens, mask)
+    return SweepResult(
+        frames["checkpoints"], frames["components"], frames["edges"], prompts, config
+    )
