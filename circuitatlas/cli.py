@@ -91,10 +91,9 @@ def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--ablation",
-            type=click.Choice(ABLATIONS),
             default=d.ablation,
             show_default=True,
-            help="How an ablated component's output is replaced.",
+            help=f"How an ablated output is replaced: {' | '.join(ABLATIONS)}.",
         ),
         click.option("--seed", type=int, default=d.seed, show_default=True, help="Prompt seed."),
         click.option("--tokenizer", default=None, help="Local tokenizer directory for .txt tasks."),
@@ -123,11 +122,16 @@ def _settings(**kw: Any) -> Any:
 
 @main.command("train-toy", context_settings=CONTEXT)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
-@click.option("--steps", type=int, default=None, help="Training steps (default 2000).")
-@click.option("--checkpoints", type=int, default=None, help="Checkpoints to save (default 16).")
+@click.option("--steps", type=int, default=None, help="Training steps (default 1200).")
+@click.option("--checkpoints", type=int, default=None, help="Checkpoints to save (default 15).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option(
+    "--arch", default="gpt2", show_default=True, help="gpt2 | neox (Pythia-style) | neox-seq."
+)
 @_friendly
-def train_toy_cmd(out: Path, steps: int | None, checkpoints: int | None, seed: int) -> None:
+def train_toy_cmd(
+    out: Path, steps: int | None, checkpoints: int | None, seed: int, arch: str
+) -> None:
     """Train the toy induction model and save step<N>/ checkpoints.
 
     A 2-layer, 4-head GPT-2 learns to copy repeated segments; its induction circuit (a
@@ -139,6 +143,7 @@ def train_toy_cmd(out: Path, steps: int | None, checkpoints: int | None, seed: i
     Examples:
       circuitatlas train-toy --out runs/toy
       circuitatlas train-toy --out runs/toy-s2 --seed 2 --steps 3000 --checkpoints 24
+      circuitatlas train-toy --out runs/toy-pythia --arch neox
     """
     from circuitatlas.ingest import toy
 
@@ -147,6 +152,7 @@ def train_toy_cmd(out: Path, steps: int | None, checkpoints: int | None, seed: i
         steps=steps if steps is not None else toy.DEFAULT_STEPS,
         checkpoints=checkpoints if checkpoints is not None else toy.DEFAULT_CHECKPOINTS,
         seed=seed,
+        arch=arch,
     )
     last = log.iloc[-1]
     click.echo(

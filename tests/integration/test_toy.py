@@ -1,0 +1,161 @@
+"""The toy training run: checkpoints, log, the induction phase change and its heads.
+
+The slow tests train the default run once per seed (about a minute each on 2 CPU cores).
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.ingest.toy import (
+    CONFIG_NAME,
+    DEFAULT_CHECKPOINTS,
+    DEFAULT_STEPS,
+    LOG_COLUMNS,
+    LOG_EVERY,
+    LOG_NAME,
+    checkpoint_steps,
+    toy_head_scores,
+    train_toy,
+)
+
+SEEDS = [0, 1, 2]
+SCORE_THRESHOLD = 0.3
+WINDOW = 200  # steps: a sixth of the default run
+
+
+def drop_stats(log: pd.DataFrame, window: int = WINDOW) -> dict[str, float]:
+    """How far and how abruptly the held-out loss on the repeat falls.
+
+    ``early``: mean icl loss over steps <= 100 (before any in-context learning: ~ln 62);
+    ``late``: mean over the last 100 steps; ``drop = early - late``. ``steepest``: the largest fall
+    of the (3-row smoothed) icl loss between two logged steps at most ``window`` steps apart, as a
+    fraction of ``drop``, with the window's ``start`` and ``end``. A steady decline from step 100 to
+    the end would give a fraction of ``window / (steps - 100)`` (0.18 for the default run).
+    """
+    icl = log.set_index("step")["icl_loss"].rolling(3, center=True, min_periods=1).mean()
+    steps, values = icl.index.to_numpy(), icl.to_numpy()
+    early = float(icl[steps <= 100].mean())
+    late = float(icl[steps >= steps.max() - 100].mean())
+    fall = values[:, None] - values[None, :]  # fall[i, j]: from steps[i] to steps[j]
+    apart = steps[None, :] - steps[:, None]
+    fall[(apart < 0) | (apart > window)] = -np.inf
+    i, j = np.unravel_index(np.argmax(fall), fall.shape)
+    drop = early - late
+    return {
+        "early": early,
+        "late": late,
+        "drop": drop,
+        "steepest": float(fall[i, j] / drop),
+        "start": int(steps[i]),
+        "end": int(steps[j]),
+    }
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
+def toy_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"toy{request.param}") / "run"
+    log = train_toy(out, seed=request.param, progress=False)
+    return request.param, out, log
+
+
+@pytest.mark.slow
+def test_checkpoints_are_loadable_step_dirs(toy_run, capfd):
+    _, out, _ = toy_run
+    steps = checkpoint_steps(DEFAULT_STEPS, DEFAULT_CHECKPOINTS)
+    assert sorted(p.name for p in out.glob("step*")) == sorted(f"step{s}" for s in steps)
+    capfd.readouterr()
+    for step in steps:
+        model = AutoModelForCausalLM.from_pretrained(out / f"step{step}")
+        cfg = model.config
+        assert cfg.bos_token_id == 0
+        assert 0 <= cfg.pad_token_id < cfg.vocab_size
+        assert 0 <= cfg.eos_token_id < cfg.vocab_size
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[0, 5, 9, 2, 5, 9, 2]])).logits
+    assert logits.shape == (1, 7, cfg.vocab_size)
+    assert "warn" not in capfd.readouterr().err.lower()
+
+
+@pytest.mark.slow
+def test_log_and_config_are_written(toy_run):
+    seed, out, log = toy_run
+    on_disk = pd.read_csv(out / LOG_NAME)
+    assert list(on_disk.columns) == LOG_COLUMNS
+    pd.testing.assert_frame_equal(on_disk, log, check_dtype=False)
+    logged = set(on_disk["step"])
+    assert set(checkpoint_steps(DEFAULT_STEPS, DEFAULT_CHECKPOINTS)) <= logged
+    assert set(range(0, DEFAULT_STEPS + 1, LOG_EVERY)) <= logged
+    assert on_disk["wall_time_s"].is_monotonic_increasing
+    config = json.loads((out / CONFIG_NAME).read_text())
+    assert config["seed"] == seed
+    assert config["steps"] == DEFAULT_STEPS
+    assert config["start_token_id"] == 0
+    assert {"n_layer", "n_head", "d_model", "vocab_size", "seg_max", "batch_size"} <= set(config)
+
+
+@pytest.mark.slow
+def test_icl_loss_drops_sharply(toy_run):
+    _, _, log = toy_run
+    stats = drop_stats(log)
+    assert stats["early"] > 3.5, stats  # starts near chance (ln 62 = 4.13)
+    assert stats["late"] < 0.6, stats  # ends with the repeat mostly predicted
+    assert stats["drop"] > 3.0, stats
+    # a third of the fall or more within a sixth of the run: twice a steady decline's share
+    assert stats["steepest"] >= 1 / 3, stats
+    assert stats["start"] >= 200, stats
+    assert stats["end"] <= 900, stats
+
+
+@pytest.mark.slow
+def test_last_checkpoint_has_previous_token_and_induction_heads(toy_run):
+    _, out, _ = toy_run
+    prev, ind = toy_head_scores(out / f"step{DEFAULT_STEPS}")
+    assert prev.shape == ind.shape == (2, 4)
+    assert prev[0].max() >= SCORE_THRESHOLD, prev
+    assert ind[1].max() >= SCORE_THRESHOLD, ind
+
+
+@pytest.mark.slow
+def test_first_checkpoint_has_neither(toy_run):
+    _, out, _ = toy_run
+    prev, ind = toy_head_scores(out / "step0")
+    assert prev.max() < SCORE_THRESHOLD
+    assert ind.max() < SCORE_THRESHOLD
+
+
+def test_short_run_is_reproducible_and_replaces_a_previous_run(tmp_path):
+    out = tmp_path / "run"
+    first = train_toy(out, steps=20, checkpoints=3, seed=7, progress=False)
+    (out / "step20" / "config.json").write_text("{}")  # damage it: the rerun must replace it
+    second = train_toy(out, steps=20, checkpoints=3, seed=7, progress=False)
+    cols = ["step", "train_loss", "icl_loss"]
+    pd.testing.assert_frame_equal(first[cols], second[cols])
+    names = [CONFIG_NAME, LOG_NAME] + [f"step{s}" for s in checkpoint_steps(20, 3)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    AutoModelForCausalLM.from_pretrained(out / "step20")
+    assert not list(tmp_path.glob(".run.*"))  # no temporary directory left beside it
+    other = train_toy(tmp_path / "other", steps=20, checkpoints=3, seed=8, progress=False)
+    assert not np.allclose(other["train_loss"], second["train_loss"])
+
+
+def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
+    import circuitatlas.ingest.toy as toy
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(toy, "_train", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        train_toy(tmp_path / "run", steps=5, checkpoints=2, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_checkpoint_count_raises(tmp_path):
+    with pytest.raises(CircuitAtlasError):
+        train_toy(tmp_path / "run", steps=3, checkpoints=5, progress=False)
