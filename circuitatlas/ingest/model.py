@@ -216,8 +216,22 @@ def _rotate_half(x: Tensor) -> Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+# The log-sum-exp over the vocabulary runs over blocks of this many vectors × unembedding columns,
+# so the logits never exist in full and each block stays in the CPU's cache.
+VECTOR_BLOCK = 2048
+VOCAB_BLOCK = 1024
+
+
 class ForwardPieces:
-    """The sub-modules of one model's forward pass, for prompts of a fixed length ``seq_len``."""
+    """The sub-modules of one model's forward pass, for prompts of a fixed length ``seq_len``.
+
+    Attention is split in two: :meth:`attention` gives what each head mixes, ``z`` (``[R, H, T,
+    dh]``, before ``W_O``); :meth:`attn_out` the block's attention output and :meth:`head_outputs`
+    each head's output from it. :meth:`head_dots` compares heads' outputs through the Gram matrix
+    ``W_O[h] W_O[h]ᵀ`` without materializing them (``[R, T, H, d]`` is ``H`` times a residual).
+    :meth:`centered_read` and :meth:`head_read_weights` give a layer's read of a change of one
+    head's write in rank ``d_head``; :meth:`log_probs` never holds the full-vocabulary logits.
+    """
 
     def __init__(self, weights: TransformerWeights, seq_len: int) -> None:
         self.w = weights
@@ -226,12 +240,20 @@ class ForwardPieces:
         causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=dev).tril()
         self._masked = ~causal
         self._scale = weights.d_head**-0.5
+        d, n_heads = weights.d_model, weights.n_heads
+        # per layer: W_qkv as one [d, 3·H·dh] matrix (columns ordered q|k|v, head, dh), W_O as
+        # one [H·dh, d] matrix, and each head's Gram matrix W_O[h] W_O[h]ᵀ, [H, dh, dh]
+        self._w_qkv = [lw.w_qkv.reshape(d, -1) for lw in weights.layers]
+        self._b_qkv = [lw.b_qkv.reshape(-1) for lw in weights.layers]
+        self._w_o = [lw.w_o.reshape(n_heads * weights.d_head, d) for lw in weights.layers]
+        self._gram = [lw.w_o @ lw.w_o.transpose(1, 2) for lw in weights.layers]
+        self._w_o_centered = [lw.w_o - lw.w_o.mean(dim=-1, keepdim=True) for lw in weights.layers]
         if weights.inv_freq is not None:
             pos = torch.arange(seq_len, device=dev, dtype=torch.float32)
             freqs = pos[:, None] * weights.inv_freq[None, :]
             emb = torch.cat((freqs, freqs), dim=-1)  # [T, rot]
-            self._cos = (emb.cos() * weights.rotary_scale)[:, None, :]  # [T, 1, rot]
-            self._sin = (emb.sin() * weights.rotary_scale)[:, None, :]
+            self._cos = emb.cos() * weights.rotary_scale  # broadcasts over [R, H, T, rot]
+            self._sin = emb.sin() * weights.rotary_scale
             self._rot = emb.shape[-1]
 
     def embed(self, tokens: Tensor) -> Tensor:
@@ -244,25 +266,41 @@ class ForwardPieces:
     def _norm(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         return torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, self.w.eps)
 
-    def heads(
+    def qkv(self, layer: int, resid: Tensor) -> Tensor:
+        """Queries, keys and values of every head, ``[R, T, 3·H·dh]``, from the residual read."""
+        lw = self.w.layers[layer]
+        r, t, d = resid.shape
+        x = self._norm(resid, lw.ln1_w, lw.ln1_b).reshape(r * t, d)
+        return torch.addmm(self._b_qkv[layer], x, self._w_qkv[layer]).view(r, t, -1)
+
+    def attend(self, qkv: Tensor, want_pattern: bool = False) -> tuple[Tensor, Tensor | None]:
+        """What every head mixes, ``z`` ``[R, H, T, dh]``, from :meth:`qkv`'s output.
+
+        With ``want_pattern`` also the attention pattern ``[R, H, T, T]`` (computed explicitly);
+        without it the fused scaled-dot-product kernel runs.
+        """
+        r, t, _ = qkv.shape
+        q, k, v = qkv.view(r, t, 3, self.w.n_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.w.inv_freq is not None:
+            q, k = self._rotary(q), self._rotary(k)
+        if not want_pattern:
+            z = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, is_causal=True, scale=self._scale
+            )
+            return z, None
+        scores = (q @ k.transpose(-1, -2)) * self._scale
+        scores = scores.masked_fill(self._masked, torch.finfo(scores.dtype).min)
+        pattern = torch.softmax(scores, dim=-1)
+        return pattern @ v, pattern
+
+    def attention(
         self, layer: int, resid: Tensor, want_pattern: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        """Every head's output ``z_h @ W_O[h]`` (no bias), ``[R, T, H, d]``, from the residual read.
+        """What every head mixes, ``z`` ``[R, H, T, dh]``, from the residual read ``[R, T, d]``.
 
         With ``want_pattern`` also the attention pattern ``[R, H, T, T]``.
         """
-        lw = self.w.layers[layer]
-        x = self._norm(resid, lw.ln1_w, lw.ln1_b)
-        qkv = torch.einsum("rtd,dchk->crthk", x, lw.w_qkv) + lw.b_qkv[:, None, None]
-        q, k, v = qkv[0], qkv[1], qkv[2]  # [R, T, H, dh]
-        if self.w.inv_freq is not None:
-            q, k = self._rotary(q), self._rotary(k)
-        scores = torch.einsum("rqhk,rshk->rhqs", q, k) * self._scale
-        scores = scores.masked_fill(self._masked, torch.finfo(scores.dtype).min)
-        pattern = torch.softmax(scores, dim=-1)
-        z = torch.einsum("rhqs,rshk->rqhk", pattern, v)
-        out = torch.einsum("rqhk,hkd->rqhd", z, lw.w_o)
-        return out, (pattern if want_pattern else None)
+        return self.attend(self.qkv(layer, resid), want_pattern)
 
     def _rotary(self, x: Tensor) -> Tensor:
         rot = self._rot
@@ -270,15 +308,67 @@ class ForwardPieces:
         x_rot = x_rot * self._cos + _rotate_half(x_rot) * self._sin
         return torch.cat((x_rot, x_pass), dim=-1)
 
-    def attn_bias(self, layer: int) -> Tensor:
-        """The attention output bias ``b_O`` of ``layer`` (added once, not per head)."""
-        return self.w.layers[layer].b_o
+    def attn_out(self, layer: int, z: Tensor) -> Tensor:
+        """The attention output, every head's output plus ``b_O``, ``[R, T, d]``."""
+        r, h, t, dh = z.shape
+        flat = z.transpose(1, 2).reshape(r * t, h * dh)
+        return torch.addmm(self.w.layers[layer].b_o, flat, self._w_o[layer]).view(r, t, -1)
+
+    def head_outputs(self, layer: int, z: Tensor) -> Tensor:
+        """Every head's output ``z_h @ W_O[h]`` (no bias), ``[R, T, H, d]``."""
+        return torch.einsum("rhtk,hkd->rthd", z, self.w.layers[layer].w_o)
+
+    def head_dots(self, layer: int, z: Tensor, z_ref: Tensor) -> tuple[Tensor, Tensor]:
+        """Per head and position, ``<o_h, o_ref_h>`` and ``|o_h|²`` for head outputs ``o = z W_O``.
+
+        ``z``: ``[..., H, T, dh]``; ``z_ref`` broadcasts against it. Both results ``[..., H, T]``.
+        """
+        zg = torch.einsum("...htk,hkl->...htl", z, self._gram[layer])
+        return (zg * z_ref).sum(dim=-1), (zg * z).sum(dim=-1)
 
     def mlp(self, layer: int, resid: Tensor) -> Tensor:
         """The MLP's output ``[R, T, d]`` from the residual read."""
         lw = self.w.layers[layer]
-        x = self._norm(resid, lw.ln2_w, lw.ln2_b)
-        return self.w.act(x @ lw.w_in + lw.b_in) @ lw.w_out + lw.b_out
+        x = self._norm(resid, lw.ln2_w, lw.ln2_b).flatten(0, -2)
+        return self.mlp_from_pre(
+            layer, torch.addmm(lw.b_in, x, lw.w_in).view(*resid.shape[:-1], -1)
+        )
+
+    def mlp_from_pre(self, layer: int, pre: Tensor) -> Tensor:
+        """The MLP's output ``[..., d]`` from its pre-activation ``[..., d_mlp]``."""
+        lw = self.w.layers[layer]
+        hidden = self.w.act(pre.flatten(0, -2))
+        return torch.addmm(lw.b_out, hidden, lw.w_out).view(*pre.shape[:-1], -1)
+
+    # -- a read of one head's write, in rank d_head ----------------------------------------------
+    # A read ``LN(x) @ W + b`` (the attention's q, k, v or the MLP's pre-activation) of a residual
+    # ``x = base + Δz_h @ W_O[h]`` (head h's write changed by Δz_h) equals
+    # ``rstd(x) · ((c(base) ⊙ γ) @ W + Δz_h @ A_h) + β @ W + b``, with ``c`` the centering over d,
+    # ``rstd(x)`` the norm's 1 / σ and ``A_h = (c(W_O[h]) ⊙ γ) @ W`` (``[dh, F]``). So the change
+    # reaches the read through a ``dh``-wide product instead of a ``d``-wide one; only the norm
+    # statistics need the full residual.
+    def _read(self, layer: int, kind: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        lw = self.w.layers[layer]
+        if kind == "attn":
+            return lw.ln1_w, lw.ln1_b, self._w_qkv[layer], self._b_qkv[layer]
+        return lw.ln2_w, lw.ln2_b, lw.w_in, lw.b_in
+
+    def centered_read(self, layer: int, kind: str, resid: Tensor) -> tuple[Tensor, Tensor]:
+        """``(c(resid) ⊙ γ) @ W`` ``[R, T, F]`` of the read ``kind`` ("attn" | "mlp"), and its
+        constant part ``β @ W + b`` ``[F]``."""
+        gamma, beta, w, b = self._read(layer, kind)
+        centered = (resid - resid.mean(dim=-1, keepdim=True)) * gamma
+        return centered @ w, torch.addmm(b[None], beta[None], w)[0]
+
+    def head_read_weights(self, heads: list[tuple[int, int]], layer: int, kind: str) -> Tensor:
+        """``A_h`` ``[k, dh, F]`` of the heads ``(source layer, head)`` for a read of ``layer``."""
+        gamma, _, w, _ = self._read(layer, kind)
+        w_o = torch.stack([self._w_o_centered[src][h] for src, h in heads])  # [k, dh, d]
+        return (w_o * gamma) @ w
+
+    def rstd(self, resid: Tensor) -> Tensor:
+        """The layer norm's ``1 / sqrt(var + eps)`` per vector, ``[..., 1]``."""
+        return torch.native_layer_norm(resid, (resid.shape[-1],), None, None, self.w.eps)[2]
 
     def final(self, resid: Tensor) -> Tensor:
         """The final normalized residual stream (what the unembedding reads), ``[R, T, d]``."""
@@ -289,6 +379,28 @@ class ForwardPieces:
         out = normed @ self.w.w_u
         return out + self.w.b_u if self.w.b_u is not None else out
 
+    def log_probs(self, normed: Tensor, targets: Tensor) -> Tensor:
+        """``log p(targets)`` under the logits of normalized vectors ``[M, d]``, shape ``[M]``.
+
+        The log-sum-exp over the vocabulary is taken block by block (``VECTOR_BLOCK`` vectors ×
+        ``VOCAB_BLOCK`` columns), so the ``[M, V]`` logits are never held at once.
+        """
+        w_u, b_u = self.w.w_u, self.w.b_u
+        picked = (normed * w_u[:, targets].T).sum(dim=-1)
+        if b_u is not None:
+            picked = picked + b_u[targets]
+        lse = []
+        for start in range(0, normed.shape[0], VECTOR_BLOCK):
+            h = normed[start : start + VECTOR_BLOCK]
+            parts = []
+            for col in range(0, w_u.shape[1], VOCAB_BLOCK):
+                cols = slice(col, col + VOCAB_BLOCK)
+                block = h @ w_u[:, cols] if b_u is None else torch.addmm(b_u[cols], h, w_u[:, cols])
+                top = block.amax(dim=-1, keepdim=True)  # log-sum-exp, in place on the block
+                parts.append(block.sub_(top).exp_().sum(dim=-1).log_() + top[:, 0])
+            lse.append(torch.logsumexp(torch.stack(parts), dim=0))
+        return picked - torch.cat(lse) if lse else picked
+
     def target_log_probs(self, normed: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
         """``log p(tokens[t+1])`` at the positions of ``mask`` (others 0), ``[R, T]``.
 
@@ -297,6 +409,5 @@ class ForwardPieces:
         out = torch.zeros(mask.shape, dtype=normed.dtype, device=normed.device)
         rows, cols = mask.nonzero(as_tuple=True)
         if rows.numel():
-            lp = torch.log_softmax(self.logits(normed[rows, cols]), dim=-1)
-            out[rows, cols] = lp.gather(-1, tokens[rows, cols + 1][:, None])[:, 0]
+            out[rows, cols] = self.log_probs(normed[rows, cols], tokens[rows, cols + 1])
         return out

@@ -19,7 +19,11 @@ cyclically (``resample``).
 Fast path: an ablated pass starts from the clean residual stream where the ablated component
 writes (nothing upstream is recomputed), many ablated rows share one batched pass, and direct
 effects recompute only the sub-module that reads (one layer's attention, one MLP, the final norm),
-batched over sources. Rows are chunked to a memory budget.
+batched over sources. The first reads of a total pass are direct reads too, so they are not
+recomputed; a head's write has rank ``d_head``, so its direct reads go through ``d_head``-wide
+products (see ``ForwardPieces.centered_read``); heads' outputs are compared through
+``W_O W_Oᵀ`` without materializing them; the metric's log-sum-exp over the vocabulary runs block
+by block. Rows are chunked to a memory budget (and to a cache-friendly size below it).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from torch import Tensor
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.components import Component, all_components, is_downstream
 from circuitatlas.ingest.head_scores import induction_scores, previous_token_scores
-from circuitatlas.ingest.model import ForwardPieces, TransformerWeights
+from circuitatlas.ingest.model import VOCAB_BLOCK, ForwardPieces, TransformerWeights
 from circuitatlas.ingest.tasks import PromptSet, task_metric
 
 ABLATIONS = ("zero", "mean", "resample")
@@ -108,13 +112,31 @@ def row_similarity(a: Tensor, b: Tensor) -> Tensor:
     return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean(dim=1)
 
 
+def ablation_delta(outputs: Tensor, ablation: str, prompts: slice) -> Tensor:
+    """``(replacement(outputs) - outputs)[prompts]``: what the ablation adds to the residual."""
+    own = outputs[prompts]
+    if ablation == "zero":
+        return -own
+    if ablation == "mean":
+        return outputs.mean(dim=0, keepdim=True) - own
+    order = resample_order(outputs.shape[0]).to(outputs.device)
+    return outputs[order[prompts]] - own
+
+
+def _cos_mean(dot: Tensor, sq: Tensor, ref_sq: Tensor, eps: float = 1e-8) -> Tensor:
+    """Mean over the last axis of ``dot / (|a| |b|)``, norms clamped like ``cosine_similarity``."""
+    return (dot / (sq.sqrt().clamp_min(eps) * ref_sq.sqrt().clamp_min(eps))).mean(dim=-1)
+
+
 @dataclass
 class CleanRun:
     """Everything the ablated passes start from or compare with, for ``N`` prompts."""
 
     resid_pre: list[Tensor]  # residual entering each layer, and the final residual: n_layers + 1
     resid_mid: list[Tensor]  # residual after each layer's attention (what a sequential MLP reads)
+    z: list[Tensor]  # [N, H, T, dh] per layer: what each head mixes, before W_O
     head_out: list[Tensor]  # [N, T, H, d] per layer
+    head_sq: list[Tensor]  # [N, H, T] per layer: squared norm of each head's output
     mlp_out: list[Tensor]  # [N, T, d] per layer
     patterns: list[Tensor]  # [N, H, T, T] per layer
     final: Tensor  # final normalized residual [N, T, d]
@@ -133,15 +155,16 @@ class CleanRun:
 def clean_run(fp: ForwardPieces, tokens: Tensor) -> CleanRun:
     """The clean forward pass, recording every component's output."""
     x = fp.embed(tokens)
-    run = CleanRun([x], [], [], [], [], x)
+    run = CleanRun([x], [], [], [], [], [], [], x)
     for layer in range(fp.w.n_layers):
-        heads, pattern = fp.heads(layer, x, want_pattern=True)
-        attn = heads.sum(dim=2) + fp.attn_bias(layer)
-        mid = x + attn
+        z, pattern = fp.attention(layer, x, want_pattern=True)
+        mid = x + fp.attn_out(layer, z)
         mlp = fp.mlp(layer, x if fp.w.parallel else mid)
         x = mid + mlp
         run.resid_mid.append(mid)
-        run.head_out.append(heads)
+        run.z.append(z)
+        run.head_out.append(fp.head_outputs(layer, z))
+        run.head_sq.append(fp.head_dots(layer, z, z)[1])
         run.mlp_out.append(mlp)
         run.patterns.append(pattern)
         run.resid_pre.append(x)
@@ -170,17 +193,27 @@ def read_groups(n_layers: int, parallel: bool) -> list[tuple[str, int]]:
     return [*groups, ("final", n_layers)]
 
 
+def read_point(kind: str, layer: int, parallel: bool) -> tuple[int, bool]:
+    """The residual a read group reads, in :func:`start_point`'s terms."""
+    return layer, kind == "mlp" and not parallel
+
+
+# Rows per chunk are capped so that a chunk's temporaries stay in the CPU's caches (and below
+# the allocator's mmap threshold, where fresh pages cost a page fault each): bigger chunks only
+# add memory traffic once the matrix products are large enough to run near peak.
+CHUNK_TARGET_MB = 128
+
+
 def estimate_row_bytes(w: TransformerWeights, seq_len: int, n_scored: int) -> int:
     """Rough peak bytes of one ablated row (one prompt × one source) in a batched pass."""
     t, h, d = seq_len, w.n_heads, w.d_model
     d_mlp = w.layers[0].w_in.shape[1] if w.layers else 0
     floats = (
-        t * d * 8  # residuals, norms, deltas, gathered clean values
-        + 4 * t * h * w.d_head  # q, k, v, z
-        + 4 * h * t * t  # scores, mask, softmax
-        + 3 * t * h * d  # per-head outputs, clean values, cosine temporaries
-        + 3 * t * d_mlp  # MLP hidden
-        + 2 * n_scored * w.d_vocab  # logits and log-softmax at the scored positions
+        t * d * 10  # residuals, norms, deltas, attention output, gathered clean values
+        + 6 * t * d  # q, k, v (and their rotated copies), z, z @ Gram
+        + 2 * h * t * t  # attention scores and softmax
+        + 2 * t * d_mlp  # MLP hidden
+        + 2 * n_scored * min(w.d_vocab, VOCAB_BLOCK)  # a logits block at the scored positions
     )
     return 4 * floats
 
@@ -196,11 +229,28 @@ class _Accumulator:
         self.metric = torch.full((len(comps), n_prompts), float("nan"), device=device)
 
 
-def _chunks(n_sources: int, n_prompts: int, rows_per_chunk: int, device: torch.device) -> Iterator:
-    total = n_sources * n_prompts
-    for start in range(0, total, rows_per_chunk):
-        r = torch.arange(start, min(total, start + rows_per_chunk), device=device)
-        yield r // n_prompts, r % n_prompts
+@dataclass
+class _Block:
+    """One batched chunk of ablated rows: ``k`` sources × the prompts ``prompts`` (``p`` of them).
+
+    Rows are ordered source-major: row ``s * p + q`` ablates ``sources[s]`` on prompt ``q``.
+    """
+
+    sources: Tensor  # component indices, [k]
+    prompts: slice
+
+    @property
+    def k(self) -> int:
+        return self.sources.numel()
+
+    def put(self, into: Tensor, target: int, sims: Tensor) -> None:
+        """Record ``sims`` (``[k, p]``) as ``into[source, target, prompt]``."""
+        into[:, target][self.sources, self.prompts] = sims
+
+    def put_heads(self, into: Tensor, first: int, sims: Tensor) -> None:
+        """Record ``sims`` (``[k, p, H]``) for the ``H`` heads numbered from ``first``."""
+        h = sims.shape[-1]
+        into[:, first : first + h][self.sources, :, self.prompts] = sims.transpose(1, 2)
 
 
 class Sweeper:
@@ -222,128 +272,189 @@ class Sweeper:
         self.n, seq_len = self.tokens.shape
         self.fp = ForwardPieces(weights, seq_len)
         self.comps = all_components(weights.n_layers, weights.n_heads)
+        self.index = {c.name: i for i, c in enumerate(self.comps)}
         n_scored = int(self.mask.sum(dim=1).max().item())
         row_bytes = estimate_row_bytes(weights, seq_len, n_scored)
-        self.rows_per_chunk = int(memory_budget_mb * 2**20 // row_bytes)
-        if self.rows_per_chunk < 1:
+        budget_rows = int(memory_budget_mb * 2**20 // row_bytes)
+        if budget_rows < 1:
             raise CircuitAtlasError(
                 f"memory budget {memory_budget_mb:g} MiB is too small for one ablated row "
                 f"(needs about {row_bytes / 2**20:.2f} MiB); raise --memory-budget"
             )
+        cache_rows = max(1, CHUNK_TARGET_MB * 2**20 // row_bytes)
+        self.rows_per_chunk = min(budget_rows, cache_rows)
 
-    @torch.no_grad()
     def run(self) -> CheckpointSweep:
         """Sweep this checkpoint."""
-        clean = clean_run(self.fp, self.tokens)
-        acc = _Accumulator(self.comps, self.n, self.dev)
-        clean_lp = self.fp.target_log_probs(clean.final, self.tokens, self.mask)
-        clean_metric = task_metric(clean_lp, self.mask)
-        sources = [c for c in self.comps if c.kind != "logits"]
-        self._total_effects(clean, sources, acc, clean_metric)
-        self._direct_effects(clean, sources, acc)
-        return self._frames(clean, acc, clean_metric)
+        with torch.inference_mode():
+            clean = clean_run(self.fp, self.tokens)
+            acc = _Accumulator(self.comps, self.n, self.dev)
+            clean_lp = self.fp.target_log_probs(clean.final, self.tokens, self.mask)
+            clean_metric = task_metric(clean_lp, self.mask)
+            self._total_effects(clean, acc, clean_metric)
+            self._direct_effects(clean, acc)
+            return self._frames(clean, acc, clean_metric)
 
     # -- ablated rows -------------------------------------------------------------------------
-    def _delta(
-        self, clean: CleanRun, sources: list[Component], src: Tensor, prompt: Tensor
-    ) -> Tensor:
-        """What ablating each row's source adds to the residual stream, ``[R, T, d]``."""
-        out = torch.empty((src.numel(), self.tokens.shape[1], self.w.d_model), device=self.dev)
-        for k in torch.unique(src).tolist():
-            sel = src == k
-            o = clean.output(sources[k])
-            out[sel] = (replacement(o, self.ablation) - o)[prompt[sel]]
-        return out
+    def _blocks(self, sources: list[int]) -> Iterator[_Block]:
+        """Chunks of at most ``rows_per_chunk`` rows: sources × prompts, or part of a source."""
+        ids = torch.tensor(sources, dtype=torch.long, device=self.dev)
+        if self.rows_per_chunk >= self.n:
+            step = self.rows_per_chunk // self.n
+            for s in range(0, len(sources), step):
+                yield _Block(ids[s : s + step], slice(0, self.n))
+        else:
+            for s in range(len(sources)):
+                for p in range(0, self.n, self.rows_per_chunk):
+                    yield _Block(ids[s : s + 1], slice(p, min(self.n, p + self.rows_per_chunk)))
+
+    def _ablated_read(self, clean: CleanRun, base: Tensor, block: _Block) -> Tensor:
+        """The residual ``base`` plus each row's ablation delta, ``[k · p, T, d]``."""
+        deltas = [
+            ablation_delta(clean.output(self.comps[i]), self.ablation, block.prompts)
+            for i in block.sources.tolist()
+        ]
+        return (base[block.prompts] + torch.stack(deltas)).flatten(0, 1)
+
+    def _head_sims(self, clean: CleanRun, layer: int, z: Tensor, block: _Block) -> Tensor:
+        """Similarity of every head's output to its clean output, ``[k, p, H]``."""
+        ps = block.prompts
+        z = z.view(block.k, -1, *z.shape[1:])
+        dot, sq = self.fp.head_dots(layer, z, clean.z[layer][ps])
+        return _cos_mean(dot, sq, clean.head_sq[layer][ps])
+
+    @staticmethod
+    def _sims(out: Tensor, clean_out: Tensor, block: _Block) -> Tensor:
+        """Similarity of each row's ``[T, d]`` output to its prompt's clean one, ``[k, p]``."""
+        out = out.view(block.k, -1, *out.shape[1:])
+        return torch.nn.functional.cosine_similarity(out, clean_out[block.prompts], dim=-1).mean(-1)
 
     # -- total effects ------------------------------------------------------------------------
-    def _total_effects(
-        self, clean: CleanRun, sources: list[Component], acc: _Accumulator, clean_metric: Tensor
-    ) -> None:
-        groups: dict[tuple[int, bool], list[Component]] = {}
-        for comp in sources:
-            groups.setdefault(start_point(comp, self.w.parallel), []).append(comp)
-        for (layer, at_mlp), group in groups.items():
-            ids = torch.tensor([acc.index[c.name] for c in group], device=self.dev)
-            for src, prompt in _chunks(len(group), self.n, self.rows_per_chunk, self.dev):
-                delta = self._delta(clean, group, src, prompt)
-                base = (clean.resid_mid[layer] if at_mlp else clean.resid_pre[layer])[prompt]
-                final = self._forward_from(
-                    base + delta, layer, at_mlp, clean, prompt, ids[src], acc
+    def _total_effects(self, clean: CleanRun, acc: _Accumulator, clean_metric: Tensor) -> None:
+        groups: dict[tuple[int, bool], list[int]] = {}
+        for i, comp in enumerate(self.comps[:-1]):  # every component but the logits sink
+            groups.setdefault(start_point(comp, self.w.parallel), []).append(i)
+        for (layer, at_mlp), sources in groups.items():
+            base = (clean.resid_mid if at_mlp else clean.resid_pre)[layer]
+            for block in self._blocks(sources):
+                x = self._ablated_read(clean, base, block)
+                final = self._forward_from(x, layer, at_mlp, clean, block, acc)
+                tokens = self.tokens[block.prompts].repeat(block.k, 1)
+                mask = self.mask[block.prompts].repeat(block.k, 1)
+                metric = task_metric(self.fp.target_log_probs(final, tokens, mask), mask)
+                acc.metric[block.sources, block.prompts] = (
+                    metric.view(block.k, -1) - clean_metric[block.prompts]
                 )
-                lp = self.fp.target_log_probs(final, self.tokens[prompt], self.mask[prompt])
-                metric = task_metric(lp, self.mask[prompt])
-                acc.metric[ids[src], prompt] = metric - clean_metric[prompt]
 
     def _forward_from(
-        self,
-        x: Tensor,
-        layer: int,
-        at_mlp: bool,
-        clean: CleanRun,
-        prompt: Tensor,
-        src_ids: Tensor,
-        acc: _Accumulator,
+        self, x: Tensor, layer: int, at_mlp: bool, clean: CleanRun, block: _Block, acc: _Accumulator
     ) -> Tensor:
-        """Run ablated rows from a start point to the final norm, recording total effects."""
-        idx = acc.index
-        n_heads = self.w.n_heads
+        """Run ablated rows from a start point to the final norm, recording total effects.
+
+        The first reads of the pass see the clean stream plus the ablation delta and nothing
+        else, which is the definition of a direct effect: they are recorded as direct effects too
+        (and :meth:`_direct_effects` leaves them out).
+        """
+        idx = self.index
+        first = True
         if at_mlp:
             mlp = self.fp.mlp(layer, x)
-            acc.total[src_ids, idx[f"m{layer}"], prompt] = row_similarity(
-                mlp, clean.mlp_out[layer][prompt]
-            )
+            sims = self._sims(mlp, clean.mlp_out[layer], block)
+            block.put(acc.total, idx[f"m{layer}"], sims)
+            block.put(acc.direct, idx[f"m{layer}"], sims)
             x = x + mlp
             layer += 1
+            first = False
         for lyr in range(layer, self.w.n_layers):
-            heads, _ = self.fp.heads(lyr, x)
-            sims = row_similarity(heads, clean.head_out[lyr][prompt])  # [R, H]
-            first = idx[f"a{lyr}.h0"]
-            acc.total[
-                src_ids[:, None],
-                torch.arange(first, first + n_heads, device=self.dev),
-                prompt[:, None],
-            ] = sims
-            mid = x + heads.sum(dim=2) + self.fp.attn_bias(lyr)
+            z, _ = self.fp.attention(lyr, x)
+            sims = self._head_sims(clean, lyr, z, block)
+            block.put_heads(acc.total, idx[f"a{lyr}.h0"], sims)
+            if first:
+                block.put_heads(acc.direct, idx[f"a{lyr}.h0"], sims)
+            mid = x + self.fp.attn_out(lyr, z)
             mlp = self.fp.mlp(lyr, x if self.w.parallel else mid)
-            acc.total[src_ids, idx[f"m{lyr}"], prompt] = row_similarity(
-                mlp, clean.mlp_out[lyr][prompt]
-            )
+            sims = self._sims(mlp, clean.mlp_out[lyr], block)
+            block.put(acc.total, idx[f"m{lyr}"], sims)
+            if first and self.w.parallel:
+                block.put(acc.direct, idx[f"m{lyr}"], sims)
             x = mid + mlp
+            first = False
         final = self.fp.final(x)
-        acc.total[src_ids, idx["logits"], prompt] = row_similarity(final, clean.final[prompt])
+        sims = self._sims(final, clean.final, block)
+        block.put(acc.total, idx["logits"], sims)
+        if first:
+            block.put(acc.direct, idx["logits"], sims)
         return final
 
     # -- direct effects -----------------------------------------------------------------------
-    def _direct_effects(self, clean: CleanRun, sources: list[Component], acc: _Accumulator) -> None:
-        idx = acc.index
-        n_heads = self.w.n_heads
-        for kind, layer in read_groups(self.w.n_layers, self.w.parallel):
+    def _direct_effects(self, clean: CleanRun, acc: _Accumulator) -> None:
+        idx = self.index
+        parallel = self.w.parallel
+        for kind, layer in read_groups(self.w.n_layers, parallel):
             if kind == "attn":
-                reader = self.comps[idx[f"a{layer}.h0"]]
+                target = idx[f"a{layer}.h0"]
                 base = clean.resid_pre[layer]
             elif kind == "mlp":
-                reader = self.comps[idx[f"m{layer}"]]
-                base = clean.resid_pre[layer] if self.w.parallel else clean.resid_mid[layer]
+                target = idx[f"m{layer}"]
+                base = clean.resid_pre[layer] if parallel else clean.resid_mid[layer]
             else:
-                reader = self.comps[idx["logits"]]
+                target = idx["logits"]
                 base = clean.resid_pre[layer]
-            group = [c for c in sources if is_downstream(c, reader, self.w.parallel)]
-            ids = torch.tensor([idx[c.name] for c in group], device=self.dev)
-            for src, prompt in _chunks(len(group), self.n, self.rows_per_chunk, self.dev):
-                x = base[prompt] + self._delta(clean, group, src, prompt)
-                rows = ids[src]
+            point = read_point(kind, layer, parallel)
+            sources = [  # a source starting where the reader reads was measured by its total pass
+                i
+                for i, c in enumerate(self.comps[:-1])
+                if is_downstream(c, self.comps[target], parallel)
+                and start_point(c, parallel) != point
+            ]
+            heads = [i for i in sources if kind != "final" and self.comps[i].kind == "attn_head"]
+            if heads:
+                self._direct_head_reads(clean, acc, kind, layer, target, base, heads)
+            for block in self._blocks([i for i in sources if i not in heads]):
+                x = self._ablated_read(clean, base, block)
                 if kind == "attn":
-                    heads, _ = self.fp.heads(layer, x)
-                    sims = row_similarity(heads, clean.head_out[layer][prompt])
-                    first = idx[reader.name]
-                    cols = torch.arange(first, first + n_heads, device=self.dev)
-                    acc.direct[rows[:, None], cols, prompt[:, None]] = sims
+                    z, _ = self.fp.attention(layer, x)
+                    block.put_heads(acc.direct, target, self._head_sims(clean, layer, z, block))
                 elif kind == "mlp":
-                    sims = row_similarity(self.fp.mlp(layer, x), clean.mlp_out[layer][prompt])
-                    acc.direct[rows, idx[reader.name], prompt] = sims
+                    sims = self._sims(self.fp.mlp(layer, x), clean.mlp_out[layer], block)
+                    block.put(acc.direct, target, sims)
                 else:
-                    sims = row_similarity(self.fp.final(x), clean.final[prompt])
-                    acc.direct[rows, idx[reader.name], prompt] = sims
+                    sims = self._sims(self.fp.final(x), clean.final, block)
+                    block.put(acc.direct, target, sims)
+
+    def _direct_head_reads(
+        self,
+        clean: CleanRun,
+        acc: _Accumulator,
+        kind: str,
+        layer: int,
+        target: int,
+        base: Tensor,
+        sources: list[int],
+    ) -> None:
+        """Direct effects of heads on a layer's attention or MLP, through their rank-dh writes.
+
+        The read's projection is ``rstd · (centered clean read + Δz_h @ A_h) + constant`` (see
+        ``ForwardPieces.centered_read``): only the norm statistics use the full residual.
+        """
+        clean_read, const = self.fp.centered_read(layer, kind, base)
+        for block in self._blocks(sources):
+            comps = [self.comps[i] for i in block.sources.tolist()]
+            ps = block.prompts
+            dz = torch.stack(  # [k, p, T, dh]
+                [ablation_delta(clean.z[c.layer][:, c.head], self.ablation, ps) for c in comps]
+            )
+            a = self.fp.head_read_weights([(c.layer, c.head) for c in comps], layer, kind)
+            k, p, t, dh = dz.shape
+            read = torch.baddbmm(clean_read[ps].view(1, p * t, -1), dz.view(k, p * t, dh), a)
+            rstd = self.fp.rstd(self._ablated_read(clean, base, block)).view(k, p * t, 1)
+            read = torch.addcmul(const, read, rstd).view(k * p, t, -1)
+            if kind == "attn":
+                z, _ = self.fp.attend(read)
+                block.put_heads(acc.direct, target, self._head_sims(clean, layer, z, block))
+            else:
+                sims = self._sims(self.fp.mlp_from_pre(layer, read), clean.mlp_out[layer], block)
+                block.put(acc.direct, target, sims)
 
     # -- frames -------------------------------------------------------------------------------
     def _frames(self, clean: CleanRun, acc: _Accumulator, clean_metric: Tensor) -> CheckpointSweep:
@@ -389,10 +500,10 @@ class Sweeper:
         )
         edges["weight"] = 1.0 - edges["similarity"]
         edges["direct_weight"] = 1.0 - edges["direct_similarity"]
-        full = self.fp.logits(clean.final[:, :-1])
-        loss = torch.nn.functional.cross_entropy(
-            full.reshape(-1, full.shape[-1]), self.tokens[:, 1:].reshape(-1)
+        log_probs = self.fp.log_probs(
+            clean.final[:, :-1].reshape(-1, self.w.d_model), self.tokens[:, 1:].reshape(-1)
         )
+        loss = -log_probs.mean()
         return CheckpointSweep(
             components=components,
             edges=edges[EDGE_COLUMNS],
