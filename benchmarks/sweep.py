@@ -429,11 +429,9 @@ def run_size(shape: Shape, args: argparse.Namespace, workdir: Path, check: bool)
         if i < args.repeats:
             t, _ = timed(ours)
             ours_s.append(t)
-        print(
-            f"[{shape.name}] repeat {i + 1}: naive {naive_s[-1]:.2f} s, "
-            f"naive stop {stop_s[-1]:.2f} s, ours {ours_s[-1]:.2f} s",
-            flush=True,
-        )
+        ran = [("naive", naive_s), ("naive stop", stop_s), ("ours", ours_s)]
+        ran = [f"{label} {times[i]:.2f} s" for label, times in ran if len(times) > i]
+        print(f"[{shape.name}] repeat {i + 1}: {', '.join(ran)}", flush=True)
     flops = {
         "naive": naive_flops(shape, args.prompts, tokens.shape[1], unembed=True),
         "naive_stop": naive_flops(shape, args.prompts, tokens.shape[1], unembed=False),
