@@ -54,7 +54,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the reference loop lives with the tests
 
 from reference_sweep import reference_sweep  # noqa: E402
-from transformer_lens.model_bridge.exceptions import StopAtLayerException  # noqa: E402
 
 from circuitatlas.ingest.checkpoints import CheckpointRef, load_checkpoint  # noqa: E402
 from circuitatlas.ingest.components import (  # noqa: E402
@@ -66,8 +65,6 @@ from circuitatlas.ingest.model import weights_from_bridge  # noqa: E402
 from circuitatlas.ingest.sweep import (  # noqa: E402
     read_groups,
     read_point,
-    replacement,
-    row_similarity,
     start_point,
     sweep_checkpoint,
 )
@@ -139,107 +136,9 @@ def benchmark_prompts(n_prompts: int, seed: int) -> PromptSet:
     return PromptSet("induction", tokens, mask, {**base.params, "appended": 1})
 
 
-# -- the naive loop that stops before the unembedding ----------------------------------------------
-def _out_hook(c: Component) -> str:
-    if c.kind == "input":
-        return "blocks.0.hook_resid_pre"
-    if c.kind == "attn_head":
-        return f"blocks.{c.layer}.attn.hook_result"
-    if c.kind == "mlp":
-        return f"blocks.{c.layer}.hook_mlp_out"
-    return "ln_final.hook_out"
-
-
-def _take(c: Component, value: torch.Tensor) -> torch.Tensor:
-    return value[:, :, c.head] if c.kind == "attn_head" else value
-
-
-@torch.no_grad()
-def naive_stop_sweep(bridge: torch.nn.Module, tokens: torch.Tensor) -> dict:
-    """The reference loop (zero ablation) with every pass stopped after the final norm.
-
-    Same passes and hooks as ``reference_sweep``; returns ``{(source, target): (similarity,
-    direct_similarity)}``. No metric effect: the logits are never computed.
-    """
-    cfg = bridge.cfg
-    parallel = bool(cfg.parallel_attn_mlp)
-    comps = all_components(cfg.n_layers, cfg.n_heads)
-    bridge.set_use_attn_result(True)
-
-    def stop(store: dict) -> Callable:
-        def fn(x: torch.Tensor, hook: object) -> None:
-            store["ln_final.hook_out"] = x.detach().clone()
-            raise StopAtLayerException(x)
-
-        return fn
-
-    def recorder(store: dict) -> list:
-        def rec(name: str) -> Callable:
-            def fn(x: torch.Tensor, hook: object) -> torch.Tensor:
-                store[name] = x.detach().clone()
-                return x
-
-            return fn
-
-        names = {_out_hook(c) for c in comps if c.kind not in ("input", "logits")}
-        return [(h, rec(h)) for h in names] + [("ln_final.hook_out", stop(store))]
-
-    _, cache = bridge.run_with_cache(tokens)
-    clean = {c.name: _take(c, cache[_out_hook(c)]).clone() for c in comps}
-    reads = {
-        name: cache[name].clone()
-        for name in cache
-        if name.endswith(("ln1.hook_in", "ln2.hook_in")) or name == "ln_final.hook_in"
-    }
-
-    def sims(store: dict, src: Component) -> dict:
-        return {
-            c.name: row_similarity(_take(c, store[_out_hook(c)]), clean[c.name]).mean()
-            for c in comps
-            if is_downstream(src, c, parallel)
-        }
-
-    out = {}
-    for src in comps[:-1]:
-        if src.kind == "input":
-            hooks = [("blocks.0.hook_resid_pre", lambda x, hook: torch.zeros_like(x))]
-        elif src.kind == "attn_head":
-
-            def patch_z(x: torch.Tensor, hook: object, h: int = src.head) -> torch.Tensor:
-                x = x.clone()
-                x[:, :, h] = 0.0
-                return x
-
-            hooks = [(f"blocks.{src.layer}.attn.hook_z", patch_z)]
-        else:
-            hooks = [(f"blocks.{src.layer}.hook_mlp_out", lambda x, hook: torch.zeros_like(x))]
-        store: dict = {}
-        bridge.run_with_hooks(tokens, fwd_hooks=hooks + recorder(store))
-        total = sims(store, src)
-
-        delta = replacement(clean[src.name], "zero") - clean[src.name]
-
-        def reader(name: str, c: Component, src: Component = src, delta=delta) -> Callable:
-            add = delta if is_downstream(src, c, parallel) else 0.0
-            return lambda x, hook: reads[name] + add
-
-        read_hooks = []
-        for layer in range(cfg.n_layers):
-            head0 = Component(f"a{layer}.h0", "attn_head", layer, 0)
-            mlp = Component(f"m{layer}", "mlp", layer)
-            for name, c in (
-                (f"blocks.{layer}.ln1.hook_in", head0),
-                (f"blocks.{layer}.ln2.hook_in", mlp),
-            ):
-                read_hooks.append((name, reader(name, c)))
-        final = Component("logits", "logits", cfg.n_layers)
-        read_hooks.append(("ln_final.hook_in", reader("ln_final.hook_in", final)))
-        store = {}
-        bridge.run_with_hooks(tokens, fwd_hooks=read_hooks + recorder(store))
-        direct = sims(store, src)
-        for name in total:
-            out[(src.name, name)] = (float(total[name]), float(direct[name]))
-    return out
+def naive_stop(bridge: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> tuple:
+    """The reference loop with every pass stopped after the final norm (no metric effects)."""
+    return reference_sweep(bridge, tokens, mask, "zero", stop_after_final_norm=True)
 
 
 def stop_at_layer_behaviour(bridge: torch.nn.Module, tokens: torch.Tensor) -> str:
@@ -256,18 +155,8 @@ def stop_at_layer_behaviour(bridge: torch.nn.Module, tokens: torch.Tensor) -> st
 
 
 # -- comparisons -------------------------------------------------------------------------------
-def max_diff_stop(ours, naive: dict) -> float:
-    """Max abs difference of similarities (total and direct) between ours and the stop loop."""
-    worst = 0.0
-    for row in ours.edges.itertuples():
-        sim, direct = naive[(row.source, row.target)]
-        worst = max(worst, abs(row.similarity - sim), abs(row.direct_similarity - direct))
-    assert len(naive) == len(ours.edges)
-    return worst
-
-
-def max_diff_full(ours, naive: tuple) -> float:
-    """Max abs difference of similarities and metric effects between ours and the reference."""
+def max_diff(ours, naive: tuple) -> float:
+    """Max abs difference of similarities and metric effects (if any) between ours and a loop."""
     ref, effects = naive
     merged = ours.edges.merge(ref, on=["source", "target"], suffixes=("", "_ref"))
     assert len(merged) == len(ref) == len(ours.edges)
@@ -275,7 +164,7 @@ def max_diff_full(ours, naive: tuple) -> float:
         (merged[c] - merged[f"{c}_ref"]).abs().max() for c in ("similarity", "direct_similarity")
     )
     got = ours.components.set_index("name")["effect"]
-    return max(float(worst), *(abs(got[k] - v) for k, v in effects.items()))
+    return max([float(worst), *(abs(got[k] - v) for k, v in effects.items())])
 
 
 # -- FLOPs -------------------------------------------------------------------------------------
@@ -409,7 +298,7 @@ def run_size(shape: Shape, args: argparse.Namespace, workdir: Path, check: bool)
 
     worst = float("nan")
     if check:  # before timing: ours must agree with the naive loop
-        worst = max_diff_stop(ours(), naive_stop_sweep(bridge, tokens))
+        worst = max_diff(ours(), naive_stop(bridge, tokens, mask))
         print(f"[{shape.name}] check before timing: max |ours - naive| = {worst:.2e}")
         if not worst < CHECK_TOL:
             raise SystemExit(f"ours disagrees with the naive loop by {worst:.2e}; not timing it")
@@ -418,11 +307,11 @@ def run_size(shape: Shape, args: argparse.Namespace, workdir: Path, check: bool)
     ours()  # warm-up (allocator, kernels)
     for i in range(max(args.repeats, args.naive_repeats)):
         if i < args.naive_repeats:
-            t, _ = timed(lambda: naive_stop_sweep(bridge, tokens))
+            t, _ = timed(lambda: naive_stop(bridge, tokens, mask))
             stop_s.append(t)
             t, ref = timed(lambda: reference_sweep(bridge, tokens, mask, "zero"))
             naive_s.append(t)
-            diff = max_diff_full(ours(), ref)
+            diff = max_diff(ours(), ref)
             worst = diff if worst != worst else max(worst, diff)
             if not diff < CHECK_TOL:
                 raise SystemExit(f"ours disagrees with the timed naive run by {diff:.2e}")

@@ -11,12 +11,16 @@ metric).
   (``ln1.hook_in``, ``ln2.hook_in``, ``ln_final.hook_in``) is set to its clean value, plus *i*'s
   ablation delta when the reader is downstream of *i*; so each reader sees a clean stream except
   for *i*'s write, and no change travels between readers.
+
+With ``stop_after_final_norm`` every hooked pass stops once the final norm is recorded (no
+full-vocabulary unembedding): the naive loop's stronger variant, which gives no metric effects.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 import torch
+from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
 from circuitatlas.ingest.components import Component, all_components, is_downstream
 from circuitatlas.ingest.sweep import replacement, row_similarity
@@ -47,7 +51,11 @@ def _metric(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> t
 
 @torch.no_grad()
 def reference_sweep(
-    bridge: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, ablation: str
+    bridge: torch.nn.Module,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    ablation: str,
+    stop_after_final_norm: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Edges (source, target, similarity, std, direct_similarity, direct_std) and effects."""
     cfg = bridge.cfg
@@ -67,6 +75,8 @@ def reference_sweep(
         def rec(hook_name: str):
             def fn(x, hook):
                 store[hook_name] = x.detach().clone()
+                if stop_after_final_norm and hook_name == "ln_final.hook_out":
+                    raise StopAtLayerException(x)
                 return x
 
             return fn
@@ -104,7 +114,8 @@ def reference_sweep(
         store: dict[str, torch.Tensor] = {}
         out = bridge.run_with_hooks(tokens, fwd_hooks=hooks + recorder(store))
         total = sims(store, src)
-        effects[src.name] = float((_metric(out, tokens, mask) - clean_metric).mean())
+        if not stop_after_final_norm:
+            effects[src.name] = float((_metric(out, tokens, mask) - clean_metric).mean())
 
         # direct effect: every read sees the clean stream, plus the source's delta if downstream
         delta = replacement(clean[src.name], ablation) - clean[src.name]
