@@ -213,7 +213,7 @@ def ours_flops(s: Shape, n_prompts: int, seq_len: int, n_scored: int) -> int:
         layer, _ = start_point(c, True)
         total += n * (s.n_layers - layer) * (attn_total + f["mlp"]) + n_scored * unembed
     direct = 0
-    for kind, layer in read_groups(s.n_layers, True):
+    for kind, layer in read_groups(s.n_layers):
         if kind == "final":
             continue
         if kind == "attn":

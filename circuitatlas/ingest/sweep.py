@@ -98,29 +98,29 @@ def resample_order(n_prompts: int) -> Tensor:
     return torch.roll(torch.arange(n_prompts), -1)
 
 
-def replacement(outputs: Tensor, ablation: str) -> Tensor:
-    """What an ablated component writes instead of ``outputs`` (``[N, T, d]``, one per prompt)."""
+def replacement(outputs: Tensor, ablation: str, prompts: slice = slice(None)) -> Tensor:
+    """What an ablated component writes instead of ``outputs[prompts]``.
+
+    ``outputs`` holds the component's output on every prompt (``[N, ...]``): the mean and the
+    resample ablation read other prompts than the ones replaced.
+    """
+    own = outputs[prompts]
     if ablation == "zero":
-        return torch.zeros_like(outputs)
+        return torch.zeros_like(own)
     if ablation == "mean":
-        return outputs.mean(dim=0, keepdim=True).expand_as(outputs)
-    return outputs[resample_order(outputs.shape[0]).to(outputs.device)]
+        return outputs.mean(dim=0, keepdim=True).expand_as(own)
+    order = resample_order(outputs.shape[0]).to(outputs.device)
+    return outputs[order[prompts]]
 
 
 def row_similarity(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine similarity over the last axis, averaged over positions (axis 1)."""
-    return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean(dim=1)
+    """Cosine similarity of ``[..., T, d]`` outputs over ``d``, averaged over positions ``T``."""
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean(dim=-1)
 
 
 def ablation_delta(outputs: Tensor, ablation: str, prompts: slice) -> Tensor:
-    """``(replacement(outputs) - outputs)[prompts]``: what the ablation adds to the residual."""
-    own = outputs[prompts]
-    if ablation == "zero":
-        return -own
-    if ablation == "mean":
-        return outputs.mean(dim=0, keepdim=True) - own
-    order = resample_order(outputs.shape[0]).to(outputs.device)
-    return outputs[order[prompts]] - own
+    """What the ablation adds to the residual stream on ``prompts``: replacement − output."""
+    return replacement(outputs, ablation, prompts) - outputs[prompts]
 
 
 def _cos_mean(dot: Tensor, sq: Tensor, ref_sq: Tensor, eps: float = 1e-8) -> Tensor:
@@ -140,6 +140,10 @@ class CleanRun:
     mlp_out: list[Tensor]  # [N, T, d] per layer
     patterns: list[Tensor]  # [N, H, T, T] per layer
     final: Tensor  # final normalized residual [N, T, d]
+
+    def residual(self, layer: int, at_mlp: bool) -> Tensor:
+        """The clean residual at a :func:`start_point` / :func:`read_point`."""
+        return (self.resid_mid if at_mlp else self.resid_pre)[layer]
 
     def output(self, comp: Component) -> Tensor:
         """Output ``[N, T, d]`` of a component."""
@@ -185,7 +189,7 @@ def start_point(comp: Component, parallel: bool) -> tuple[int, bool]:
     return comp.layer + 1, False
 
 
-def read_groups(n_layers: int, parallel: bool) -> list[tuple[str, int]]:
+def read_groups(n_layers: int) -> list[tuple[str, int]]:
     """The reads of the residual stream: ``("attn", L)``, ``("mlp", L)`` and ``("final", n)``."""
     groups = []
     for layer in range(n_layers):
@@ -326,8 +330,7 @@ class Sweeper:
     @staticmethod
     def _sims(out: Tensor, clean_out: Tensor, block: _Block) -> Tensor:
         """Similarity of each row's ``[T, d]`` output to its prompt's clean one, ``[k, p]``."""
-        out = out.view(block.k, -1, *out.shape[1:])
-        return torch.nn.functional.cosine_similarity(out, clean_out[block.prompts], dim=-1).mean(-1)
+        return row_similarity(out.view(block.k, -1, *out.shape[1:]), clean_out[block.prompts])
 
     # -- total effects ------------------------------------------------------------------------
     def _total_effects(self, clean: CleanRun, acc: _Accumulator, clean_metric: Tensor) -> None:
@@ -335,7 +338,7 @@ class Sweeper:
         for i, comp in enumerate(self.comps[:-1]):  # every component but the logits sink
             groups.setdefault(start_point(comp, self.w.parallel), []).append(i)
         for (layer, at_mlp), sources in groups.items():
-            base = (clean.resid_mid if at_mlp else clean.resid_pre)[layer]
+            base = clean.residual(layer, at_mlp)
             for block in self._blocks(sources):
                 x = self._ablated_read(clean, base, block)
                 final = self._forward_from(x, layer, at_mlp, clean, block, acc)
@@ -390,17 +393,10 @@ class Sweeper:
     def _direct_effects(self, clean: CleanRun, acc: _Accumulator) -> None:
         idx = self.index
         parallel = self.w.parallel
-        for kind, layer in read_groups(self.w.n_layers, parallel):
-            if kind == "attn":
-                target = idx[f"a{layer}.h0"]
-                base = clean.resid_pre[layer]
-            elif kind == "mlp":
-                target = idx[f"m{layer}"]
-                base = clean.resid_pre[layer] if parallel else clean.resid_mid[layer]
-            else:
-                target = idx["logits"]
-                base = clean.resid_pre[layer]
+        for kind, layer in read_groups(self.w.n_layers):
+            target = idx[{"attn": f"a{layer}.h0", "mlp": f"m{layer}", "final": "logits"}[kind]]
             point = read_point(kind, layer, parallel)
+            base = clean.residual(*point)
             sources = [  # a source starting where the reader reads was measured by its total pass
                 i
                 for i, c in enumerate(self.comps[:-1])
