@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ import pandas as pd
 import torch
 
 from circuitatlas import __version__
+from circuitatlas.atomic_dir import atomic_directory
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.checkpoints import CheckpointRef, list_checkpoints, load_checkpoint
 from circuitatlas.ingest.model import TransformerWeights, weights_from_bridge
@@ -185,8 +183,7 @@ def _shape(w: TransformerWeights) -> dict[str, Any]:
 def write_sweep(result: SweepResult, out: Path) -> Path:
     """Write a swept run to ``out`` (created; replaced whole if it holds an earlier sweep).
 
-    Files go to a temporary directory beside ``out`` that is renamed at the end, so ``out`` never
-    holds half a sweep.
+    Written through :func:`atomic_directory`, so ``out`` never holds half a sweep.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -195,20 +192,12 @@ def write_sweep(result: SweepResult, out: Path) -> Path:
         raise CircuitAtlasError(
             f"--out {out}: not empty and not an earlier sweep; give a new or empty directory"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         for name in FRAME_FILES:
             getattr(result, name).to_parquet(tmp / f"{name}.parquet", index=False)
         np.save(tmp / "prompts.npy", result.prompts.tokens.cpu().numpy())
         np.save(tmp / "prompts_mask.npy", result.prompts.metric_mask.cpu().numpy())
         (tmp / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

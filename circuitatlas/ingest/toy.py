@@ -23,8 +23,6 @@ batches (``pad_token_id``), random tokens are ``1 .. vocab_size - 2``.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from circuitatlas.atomic_dir import atomic_directory
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.head_scores import induction_scores, previous_token_scores
 
@@ -260,22 +259,15 @@ def train_toy(
         "torch": torch.__version__,
     }
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     threads = torch.get_num_threads()
     # One thread: the model is so small that a second thread saves ~15% alone, but on 2 busy
     # cores two threads were measured 5x slower than one (threads spin waiting for each other).
     torch.set_num_threads(1)
     try:
-        log = _train(tmp, settings, steps, set(ckpt), set(log_at), seed, progress)
-        log.to_csv(tmp / LOG_NAME, index=False)
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_directory(out) as tmp:
+            log = _train(tmp, settings, steps, set(ckpt), set(log_at), seed, progress)
+            log.to_csv(tmp / LOG_NAME, index=False)
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     finally:
         torch.set_num_threads(threads)
     return log
