@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= demo-run
+# Neo4j's own Cypher linter (npm), used by the tests on every Neo4j statement
+CYPHER_LINT := tools/cypher-lint/node_modules/.installed
 
 .PHONY: install demo test lint bench clean
 
@@ -15,7 +17,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(CYPHER_LINT): tools/cypher-lint/package.json tools/cypher-lint/package-lock.json
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm ci --prefix tools/cypher-lint --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(CYPHER_LINT)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/circuitatlas demo --out $(DEMO_DIR)
@@ -24,11 +32,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check circuitatlas tests benchmarks
 	$(VENV)/bin/ruff format --check circuitatlas tests benchmarks
 
-test: $(STAMP) lint
+test: $(STAMP) $(CYPHER_LINT) lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/sweep.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache tools/cypher-lint/node_modules

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,72 +96,114 @@ def _bos_token_id(weights: TransformerWeights, bridge: torch.nn.Module) -> int |
     return bos if isinstance(bos, int) and 0 <= bos < weights.d_vocab else None
 
 
-def sweep_run(
-    model: str,
-    revisions: str | None = None,
-    settings: SweepSettings | None = None,
-    progress: bool = True,
-    on_checkpoint: Callable[[int, SweepResult], None] | None = None,
-) -> SweepResult:
-    """Sweep every selected checkpoint of ``model`` (a local run directory or a hub id).
+@dataclass
+class CheckpointFrames:
+    """One checkpoint's frames: a one-row ``checkpoints`` frame, its components and its edges."""
 
-    ``on_checkpoint(step, partial_result)`` is called after each checkpoint with that checkpoint's
-    frames only, for callers that write as they go.
+    step: int
+    checkpoint: pd.DataFrame
+    components: pd.DataFrame
+    edges: pd.DataFrame
+
+
+@dataclass
+class RunPlan:
+    """A run ready to sweep: its checkpoints, prompts and configuration (so its ``run_id``).
+
+    Making a plan loads the first checkpoint (for the model's shape and vocabulary), so the
+    ``run_id`` is known before any checkpoint is swept; a store can then skip what it holds.
     """
-    from tqdm.auto import tqdm
 
+    refs: list[CheckpointRef]
+    prompts: PromptSet
+    config: dict[str, Any]
+    settings: SweepSettings
+    device: str
+    _first: tuple[int, TransformerWeights] | None = None
+
+    @property
+    def run_id(self) -> str:
+        """Identifier derived from the configuration."""
+        return str(self.config["run_id"])
+
+
+def plan_run(model: str, revisions: str | None, settings: SweepSettings | None = None) -> RunPlan:
+    """Resolve ``model``'s checkpoints and prompts and build the run configuration."""
     settings = settings or SweepSettings()
     check_ablation(settings.ablation, max(settings.n_prompts, 1))
     device = resolve_device(settings.device)
     refs = list_checkpoints(model, revisions)
-    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAME_FILES}
-    prompts: PromptSet | None = None
-    arch: dict[str, Any] = {}
-    bar = tqdm(refs, desc="sweep", unit="ckpt", disable=not progress)
-    for ref in bar:
-        bar.set_postfix_str(f"step {ref.step}")
-        weights, bridge = _load_weights(ref, device)
-        shape = _shape(weights)
-        if prompts is None:
-            arch = shape
-            prompts = load_prompts(
-                settings.task,
-                settings.n_prompts,
-                settings.seq_len,
-                weights.d_vocab,
-                settings.seed,
-                _bos_token_id(weights, bridge),
-                settings.tokenizer,
-            )
-            check_ablation(settings.ablation, prompts.n_prompts)
-        elif shape != arch:
-            raise CircuitAtlasError(
-                f"checkpoint {ref}: model shape {shape} differs from the run's first checkpoint "
-                f"{arch}; sweep one model's checkpoints per run"
-            )
-        del bridge
-        result = sweep_checkpoint(weights, prompts, settings.ablation, settings.memory_budget_mb)
-        ckpt = pd.DataFrame({"step": [ref.step], "loss": [result.loss], "metric": [result.metric]})
-        comps = result.components.assign(step=ref.step)[["step", *COMPONENT_COLUMNS]]
-        edges = result.edges.assign(step=ref.step)[["step", *EDGE_COLUMNS]]
-        for name, frame in zip(FRAME_FILES, (ckpt, comps, edges), strict=True):
-            frames[name].append(frame)
-        if on_checkpoint is not None:
-            partial = SweepResult(ckpt, comps, edges, prompts, {})
-            on_checkpoint(ref.step, partial)
-    assert prompts is not None  # list_checkpoints never returns an empty list
+    weights, bridge = _load_weights(refs[0], device)
+    prompts = load_prompts(
+        settings.task,
+        settings.n_prompts,
+        settings.seq_len,
+        weights.d_vocab,
+        settings.seed,
+        _bos_token_id(weights, bridge),
+        settings.tokenizer,
+    )
+    check_ablation(settings.ablation, prompts.n_prompts)
     config = {
         "model": model,
         "steps": [r.step for r in refs],
         "prompts": prompts.to_config(),
         "ablation": settings.ablation,
-        "arch": arch,
+        "arch": _shape(weights),
         "settings": asdict(settings),
         "version": __version__,
     }
     config["run_id"] = run_id_of(config)
-    out = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
-    return SweepResult(out["checkpoints"], out["components"], out["edges"], prompts, config)
+    return RunPlan(refs, prompts, config, settings, device, (refs[0].step, weights))
+
+
+def sweep_checkpoints(
+    plan: RunPlan, refs: list[CheckpointRef] | None = None, progress: bool = True
+) -> Iterator[CheckpointFrames]:
+    """Sweep ``refs`` (default: all of the plan's), yielding each checkpoint's frames in turn."""
+    from tqdm.auto import tqdm
+
+    refs = plan.refs if refs is None else refs
+    bar = tqdm(refs, desc="sweep", unit="ckpt", disable=not progress)
+    for ref in bar:
+        bar.set_postfix_str(f"step {ref.step}")
+        if plan._first is not None and plan._first[0] == ref.step:
+            weights = plan._first[1]
+        else:
+            weights, _ = _load_weights(ref, plan.device)
+        plan._first = None  # the first checkpoint's weights are used once, then freed
+        if _shape(weights) != plan.config["arch"]:
+            raise CircuitAtlasError(
+                f"checkpoint {ref}: model shape {_shape(weights)} differs from the run's first "
+                f"checkpoint {plan.config['arch']}; sweep one model's checkpoints per run"
+            )
+        result = sweep_checkpoint(
+            weights, plan.prompts, plan.settings.ablation, plan.settings.memory_budget_mb
+        )
+        yield CheckpointFrames(
+            ref.step,
+            pd.DataFrame({"step": [ref.step], "loss": [result.loss], "metric": [result.metric]}),
+            result.components.assign(step=ref.step)[["step", *COMPONENT_COLUMNS]],
+            result.edges.assign(step=ref.step)[["step", *EDGE_COLUMNS]],
+        )
+
+
+def sweep_run(
+    model: str,
+    revisions: str | None = None,
+    settings: SweepSettings | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Sweep every selected checkpoint of ``model`` (a local run directory or a hub id)."""
+    plan = plan_run(model, revisions, settings)
+    parts = list(sweep_checkpoints(plan, progress=progress))
+    frames = {
+        name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+        for name in ("checkpoint", "components", "edges")
+    }
+    return SweepResult(
+        frames["checkpoint"], frames["components"], frames["edges"], plan.prompts, plan.config
+    )
 
 
 def _load_weights(ref: CheckpointRef, device: str) -> tuple[TransformerWeights, Any]:

@@ -1,0 +1,278 @@
+"""The one seam between the math and the databases: the ``GraphStore`` protocol.
+
+Both backends (embedded LadybugDB, Neo4j) store the schema of the design note and answer the same
+reads with the same frames; everything above this module is backend-agnostic.
+
+Keys: a checkpoint is ``"{run_id}/{step}"``, a component ``"{run_id}/{step}/{name}"`` (the run id
+is hex and the step an integer, so the key is unique whatever the name holds).
+
+Frames returned by the reads:
+
+* ``runs()``: ``RUN_COLUMNS``;
+* ``checkpoints(run_id)``: ``step, loss, metric`` (and any analytics properties written later);
+* ``components(run_id, step)``: ``step, name, kind, layer, head, effect, prev_token_score,
+  induction_score`` (and any analytics properties);
+* ``edges(run_id, step, tau)``: ``step, source, target, similarity, weight, std,
+  direct_similarity, direct_weight, direct_std``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.ingest.pipeline import CheckpointFrames
+from circuitatlas.store.rows import (
+    CHECKPOINT_COLUMNS,
+    COMPONENT_FRAME_COLUMNS,
+    EDGE_FRAME_COLUMNS,
+    EDGE_PROPERTIES,
+    BatchRows,
+    CheckpointRows,
+    RunRecord,
+    batch_rows,
+    checkpoint_key,
+    checkpoint_rows,
+)
+
+SCHEMA_NAME = "circuitatlas"
+SCHEMA_VERSION = 1
+MEASURES = ("total", "direct")
+
+RUN_COLUMNS = [
+    "run_id",
+    "model",
+    "task",
+    "ablation",
+    "n_prompts",
+    "seq_len",
+    "seed",
+    "n_checkpoints",
+    "n_planned",
+    "created_at",
+    "version",
+]
+_KIND_ORDER = {"input": 0, "attn_head": 1, "mlp": 2, "logits": 3}
+# Node properties that are storage details, not data: left out of the frames.
+_HIDDEN = {"key", "run_id"}
+
+
+class AlreadyStored(Exception):
+    """Raised inside a checkpoint's transaction when its step is stored already (rolls back)."""
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """A store of swept runs (see the module docstring for the frames)."""
+
+    url: str
+
+    def runs(self) -> pd.DataFrame:
+        """One row per run."""
+        ...
+
+    def checkpoints(self, run_id: str) -> pd.DataFrame:
+        """The run's stored checkpoints, by step."""
+        ...
+
+    def components(self, run_id: str, step: int | None = None) -> pd.DataFrame:
+        """Components of the run (of one step when given)."""
+        ...
+
+    def edges(
+        self, run_id: str, step: int | None = None, tau: float | None = None, measure: str = "total"
+    ) -> pd.DataFrame:
+        """INFLUENCES edges; at ``tau`` only those whose ``measure`` similarity is below it."""
+        ...
+
+    def cypher(self, query: str, **params: Any) -> pd.DataFrame:
+        """Run read-only user Cypher; values only as parameters."""
+        ...
+
+    def stored_steps(self, run_id: str) -> list[int]:
+        """Steps of the run that are wholly in the store."""
+        ...
+
+    def write_checkpoints(self, run: RunRecord, batch: list[CheckpointFrames]) -> int:
+        """Write checkpoints in one transaction; returns how many were not stored yet."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class StoreBase(ABC):
+    """Reads and the write protocol shared by both backends.
+
+    A backend provides ``_read`` (run a named read statement, rows as a frame or dicts) and
+    ``_write_rows`` (one checkpoint in one transaction); the rest is here, once.
+    """
+
+    dialect: str
+    url: str
+
+    # --- what a backend provides -------------------------------------------------------------
+    @abstractmethod
+    def _read(self, name: str, /, **params: Any) -> pd.DataFrame:
+        """Run the named read statement; its rows as a frame (columns as the statement names)."""
+
+    @abstractmethod
+    def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
+        """In one transaction, :meth:`_write_statements` with the backend's bulk writer."""
+
+    @abstractmethod
+    def cypher(self, query: str, **params: Any) -> pd.DataFrame:
+        """Run read-only user Cypher."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    # --- shared ------------------------------------------------------------------------------
+    def __enter__(self) -> StoreBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write_checkpoint(self, run: RunRecord, frames: CheckpointFrames) -> bool:
+        """Write one checkpoint whole; False when it was stored already."""
+        return self.write_checkpoints(run, [frames]) == 1
+
+    def write_checkpoints(self, run: RunRecord, batch: list[CheckpointFrames]) -> int:
+        """Validate, then write ``batch`` in one transaction; returns how many were new.
+
+        Checkpoints already stored are skipped, so writing the same batch again changes nothing.
+        """
+        return self._write_batch(run, [checkpoint_rows(run.run_id, f) for f in batch])
+
+    @staticmethod
+    def _write_statements(
+        run_statement: Callable[..., pd.DataFrame],
+        write_bulk: Callable[[BatchRows], None],
+        run: RunRecord,
+        batch: list[CheckpointRows],
+    ) -> int:
+        """The statements that write a batch, in order, inside the caller's transaction.
+
+        ``run_statement(name, **params)`` runs a named statement and ``write_bulk(rows)`` writes
+        the batch's nodes and relationships (COPY or UNWIND batches). The Run is written first:
+        in Neo4j that takes its write lock, so writers of one run (shards) see each other's
+        checkpoints when they plan ``NEXT``. Raises :class:`AlreadyStored` (roll back) when every
+        checkpoint of the batch is stored already.
+        """
+        run_statement("run_merge", **run.parameters())
+        found = run_statement("checkpoint_steps", run_id=run.run_id)
+        stored = [int(s) for s in found["step"]] if len(found) else []
+        rows = batch_rows(run.run_id, batch, stored)
+        if rows.n_checkpoints == 0:
+            raise AlreadyStored
+        write_bulk(rows)
+        for key in rows.next_unlink:
+            run_statement("next_unlink", from_key=key)
+        for from_key, to_key in rows.next_link:
+            run_statement("next_link", from_key=from_key, to_key=to_key)
+        run_statement("run_count", run_id=run.run_id)
+        return rows.n_checkpoints
+
+    def stored_steps(self, run_id: str) -> list[int]:
+        """Steps of the run that are wholly in the store (each is written in one transaction)."""
+        frame = self._read("checkpoint_steps", run_id=run_id)
+        return [int(s) for s in frame["step"]] if len(frame) else []
+
+    def runs(self) -> pd.DataFrame:
+        """One row per run: ``RUN_COLUMNS``."""
+        frame = self._read("runs")
+        if frame.empty:
+            return pd.DataFrame(columns=RUN_COLUMNS)
+        frame["n_planned"] = [len(p) if p is not None else 0 for p in frame.pop("planned_steps")]
+        return frame[RUN_COLUMNS].reset_index(drop=True)
+
+    def run_config(self, run_id: str) -> dict[str, Any]:
+        """The configuration the run was swept with (raises for an unknown run id)."""
+        frame = self._read("run_config", run_id=run_id)
+        if frame.empty:
+            known = self.runs().run_id.tolist()
+            hint = f"known runs: {', '.join(known)}" if known else "the store holds no run yet"
+            raise CircuitAtlasError(
+                f"unknown run {run_id!r} in {self.url} ({hint}; see `circuitatlas runs`)"
+            )
+        return json.loads(frame["config"].iloc[0])
+
+    def checkpoints(self, run_id: str) -> pd.DataFrame:
+        """The run's stored checkpoints: ``step, loss, metric`` and analytics properties."""
+        self.run_config(run_id)
+        return _node_frame(
+            self._read("checkpoints", run_id=run_id)["checkpoint"], CHECKPOINT_COLUMNS
+        )
+
+    def components(self, run_id: str, step: int | None = None) -> pd.DataFrame:
+        """Components of the run, or of one stored step."""
+        if step is None:
+            self.run_config(run_id)
+            column = self._read("components_of_run", run_id=run_id)["component"]
+        else:
+            self._check_step(run_id, step)
+            key = checkpoint_key(run_id, step)
+            column = self._read("components_of_step", checkpoint_key=key)["component"]
+        frame = _node_frame(column, COMPONENT_FRAME_COLUMNS).astype({"head": "Int64"})
+        order = frame.assign(_kind=frame.kind.map(_KIND_ORDER))
+        order = order.sort_values(["step", "layer", "_kind", "head"], kind="stable")
+        return frame.loc[order.index].reset_index(drop=True)
+
+    def edges(
+        self, run_id: str, step: int | None = None, tau: float | None = None, measure: str = "total"
+    ) -> pd.DataFrame:
+        """INFLUENCES edges of the run (or one step); at ``tau`` only similarity < ``tau``.
+
+        ``measure`` picks which similarity the threshold reads: ``total`` (the default, the
+        source paper's) or ``direct``.
+        """
+        if measure not in MEASURES:
+            raise CircuitAtlasError(f"measure {measure!r}: give one of {', '.join(MEASURES)}")
+        if tau is not None and not math.isfinite(tau):
+            raise CircuitAtlasError(f"tau {tau}: give a finite number (or none for every edge)")
+        params = {
+            "measure": measure,
+            "unfiltered": tau is None,
+            "tau": float(tau) if tau is not None else 0.0,
+        }
+        if step is None:
+            self.run_config(run_id)
+            frame = self._read("edges_of_run", run_id=run_id, **params)
+        else:
+            self._check_step(run_id, step)
+            key = checkpoint_key(run_id, step)
+            frame = self._read("edges_of_step", checkpoint_key=key, **params)
+        if frame.empty:
+            return pd.DataFrame(columns=EDGE_FRAME_COLUMNS).astype(
+                {"step": "int64", **dict.fromkeys(EDGE_PROPERTIES, "float64")}
+            )
+        return frame[EDGE_FRAME_COLUMNS].reset_index(drop=True)
+
+    def _check_step(self, run_id: str, step: int) -> None:
+        steps = self.stored_steps(run_id)
+        if int(step) not in steps:
+            self.run_config(run_id)  # an unknown run is the clearer message
+            shown = ", ".join(map(str, steps[:8])) + (" …" if len(steps) > 8 else "")
+            raise CircuitAtlasError(f"step {step} is not stored for run {run_id} (steps: {shown})")
+
+
+def _node_frame(nodes: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """Node property dicts → a frame: ``columns`` first, then any other (analytics) properties."""
+    records = [
+        {k: v for k, v in node.items() if not k.startswith("_") and k not in _HIDDEN}
+        for node in nodes
+    ]
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    extra = [c for c in frame.columns if c not in columns]
+    return frame[columns + extra]

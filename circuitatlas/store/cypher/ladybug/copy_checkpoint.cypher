@@ -1,0 +1,1 @@
+COPY Checkpoint FROM $rows

@@ -1,0 +1,1 @@
+COPY Component FROM $rows

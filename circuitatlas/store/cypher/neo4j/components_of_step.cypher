@@ -1,0 +1,2 @@
+MATCH (:Checkpoint {key: $checkpoint_key})-[:HAS_COMPONENT]->(c:Component)
+RETURN c AS component

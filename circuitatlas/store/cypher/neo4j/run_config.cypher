@@ -1,0 +1,2 @@
+MATCH (r:Run {run_id: $run_id})
+RETURN r.config AS config

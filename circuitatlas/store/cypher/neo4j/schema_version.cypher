@@ -1,0 +1,2 @@
+MATCH (s:CircuitAtlasSchema {name: $name})
+RETURN s.version AS version

@@ -1,0 +1,2 @@
+MERGE (s:CircuitAtlasSchema {name: $name})
+ON CREATE SET s.version = $version
