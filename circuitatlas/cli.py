@@ -199,6 +199,196 @@ def sweep_cmd(model: str, revisions: str | None, out: Path, **kw: Any) -> None:
     )
 
 
+def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--store",
+        "store_url",
+        default=None,
+        metavar="URL",
+        help="Store: a .lbdb file path (default $CIRCUITATLAS_STORE or circuitatlas.lbdb) or "
+        "neo4j:// | neo4j+s:// | bolt:// (NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE).",
+    )(fn)
+
+
+def _format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="How to print the rows.",
+    )(fn)
+
+
+def _echo_frame(frame: Any, fmt: str) -> None:
+    """Print a frame as an aligned table, CSV or JSON records."""
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", default_handler=str))
+    elif frame.empty:
+        click.echo("(no rows)")
+    else:
+        click.echo(frame.to_string(index=False))
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``k=v`` pairs → parameters; a value is read as JSON when it parses, else as a string."""
+    import json
+    import re
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise CircuitAtlasError(
+                f"--param {pair!r}: give name=value with a Cypher parameter name, e.g. step=500"
+            )
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+@main.command("ingest", context_settings=CONTEXT)
+@click.option("--model", default=None, help="Checkpoint directory or hub id to sweep and store.")
+@click.option(
+    "--revisions",
+    default=None,
+    help="step1000,step2000 | 1000:143000:1000 | all | paper (default: every local step).",
+)
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Store the Parquet output of `circuitatlas sweep` instead of sweeping.",
+)
+@_sweep_options
+@_store_option
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Take the I-th of every N checkpoints (1-based), so N machines share one run.",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Rows per UNWIND batch (Neo4j).",
+)
+@_friendly
+def ingest_cmd(
+    model: str | None,
+    revisions: str | None,
+    from_dir: Path | None,
+    store_url: str | None,
+    shard: str | None,
+    batch_size: int,
+    **kw: Any,
+) -> None:
+    """Sweep a run's checkpoints into the graph store, checkpoint by checkpoint.
+
+    Each checkpoint is written in one transaction, so it is wholly in the store or not at all.
+    The run id comes from the configuration: running the same command again skips what is
+    stored and resumes an interrupted ingest.
+
+    \b
+    Examples:
+      circuitatlas ingest --model runs/toy
+      circuitatlas ingest --model runs/toy --ablation mean --store runs/toy.lbdb
+      circuitatlas ingest --from runs/toy-sweep --store neo4j://localhost:7687
+      circuitatlas ingest --model EleutherAI/pythia-14m --revisions paper --shard 2/4 \\
+          --store neo4j://db.lab:7687
+    """
+    from circuitatlas.store import check_store, open_store
+    from circuitatlas.store.ingest import check_sweep, ingest_plan, ingest_sweep, parse_shard
+
+    if (model is None) == (from_dir is None):
+        raise CircuitAtlasError("ingest: give either --model (sweep now) or --from DIR (a sweep)")
+    part = parse_shard(shard)
+    check_store(store_url)
+    if from_dir is not None:
+        from circuitatlas.ingest.pipeline import read_sweep
+
+        result = read_sweep(from_dir)
+        check_sweep(result, str(from_dir))
+        with open_store(store_url, writable=True, batch_size=batch_size) as store:
+            report = ingest_sweep(store, result, part)
+            counts = store.counts(report.run_id)
+    else:
+        from circuitatlas.ingest.pipeline import plan_run
+
+        assert model is not None
+        plan = plan_run(model, revisions, _settings(**kw))
+        with open_store(store_url, writable=True, batch_size=batch_size) as store:
+            report = ingest_plan(store, plan, part)
+            counts = store.counts(report.run_id)
+    click.echo(report.summary())
+    click.echo(
+        f"stored for run {report.run_id}: {counts['checkpoints']} checkpoints, "
+        f"{counts['components']} components, {counts['edges']} edges"
+    )
+
+
+@main.command("runs", context_settings=CONTEXT)
+@_store_option
+@_format_option
+@_friendly
+def runs_cmd(store_url: str | None, fmt: str) -> None:
+    """List the runs in the store.
+
+    \b
+    Examples:
+      circuitatlas runs
+      circuitatlas runs --store runs/toy.lbdb --format json
+      circuitatlas runs --store neo4j://localhost:7687
+    """
+    from circuitatlas.store import open_store
+
+    with open_store(store_url) as store:
+        _echo_frame(store.runs(), fmt)
+
+
+@main.command("query", context_settings=CONTEXT)
+@click.argument("cypher")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A query parameter ($NAME); VALUE is read as JSON when it parses (500, 0.7, "
+    '"a0.h1", [1,2]), else as text. Repeat for several.',
+)
+@_store_option
+@_format_option
+@_friendly
+def query_cmd(cypher: str, params: tuple[str, ...], store_url: str | None, fmt: str) -> None:
+    """Run read-only Cypher on the store; values go in as parameters.
+
+    Statements that write are refused (LadybugDB is opened read-only for it, Neo4j runs it in
+    a READ session) and change nothing.
+
+    \b
+    Examples:
+      circuitatlas query "MATCH (r:Run) RETURN r.run_id, r.model"
+      circuitatlas query "MATCH (c:Component {name: \\$name}) RETURN c.step, c.effect
+          ORDER BY c.step" --param name=a1.h0
+      circuitatlas query "MATCH (s)-[e:INFLUENCES]->(t) WHERE e.step = \\$step AND
+          e.similarity < \\$tau RETURN s.name, t.name, e.weight" --param step=500
+          --param tau=0.7 --format csv
+    """
+    from circuitatlas.store import open_store
+
+    values = _parse_params(params)
+    with open_store(store_url) as store:
+        _echo_frame(store.cypher(cypher, **values), fmt)
+
+
 @main.command("demo", context_settings=CONTEXT)
 @click.option(
     "--out",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.store.base import GraphStore, StoreBase
-from circuitatlas.store.rows import RunRecord
 from circuitatlas.store.ladybug import DEFAULT_STORE, LadybugStore
+from circuitatlas.store.rows import RunRecord
 
 NEO4J_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -25,6 +25,7 @@ __all__ = [
     "GraphStore",
     "RunRecord",
     "StoreBase",
+    "check_store",
     "default_store_url",
     "open_store",
 ]
@@ -55,3 +56,15 @@ def open_store(
     from circuitatlas.store.neo4j import Neo4jStore
 
     return Neo4jStore(url, writable=writable, batch_size=batch_size)
+
+
+def check_store(url: str | Path | None = None) -> None:
+    """Fail early, writing nothing, on a store that cannot be used (checked before long work).
+
+    An existing embedded store is opened read-only (foreign file, other schema version); a Neo4j
+    URL is connected to (unreachable, credentials, schema version); a new path is left alone.
+    """
+    url = str(url) if url is not None else default_store_url()
+    if _SCHEME.match(url) is None and not Path(url).exists():
+        return
+    open_store(url, writable=False).close()

@@ -206,6 +206,12 @@ class StoreBase(ABC):
             )
         return json.loads(frame["config"].iloc[0])
 
+    def counts(self, run_id: str) -> dict[str, int]:
+        """How many checkpoints, components and edges of the run are stored."""
+        self.run_config(run_id)
+        row = self._read("run_counts", run_id=run_id).iloc[0]
+        return {k: int(row[k]) for k in ("checkpoints", "components", "edges")}
+
     def checkpoints(self, run_id: str) -> pd.DataFrame:
         """The run's stored checkpoints: ``step, loss, metric`` and analytics properties."""
         self.run_config(run_id)

@@ -1,0 +1,158 @@
+"""Ingest a run into a store, checkpoint by checkpoint, resumably.
+
+Two sources: a live sweep of a model's checkpoints (:func:`ingest_plan`) or the Parquet output of
+``circuitatlas sweep`` (:func:`ingest_sweep`). Either way the run id comes from the configuration,
+the store is asked which steps it holds, and only the others are swept and written; each write is
+one transaction, so a killed ingest resumes where it stopped. ``shard=(i, n)`` takes the i-th of
+every n checkpoints (1-based), so n machines can ingest one run into one Neo4j.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.ingest.pipeline import (
+    CheckpointFrames,
+    RunPlan,
+    SweepResult,
+    run_id_of,
+    sweep_checkpoints,
+)
+from circuitatlas.store.base import StoreBase
+from circuitatlas.store.rows import RunRecord
+
+# Checkpoints read from Parquet are written in batches of at most this many edges per
+# transaction: one commit per checkpoint costs a LadybugDB checkpoint (~0.1–0.4 s) each.
+DEFAULT_BATCH_EDGES = 1_000_000
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did."""
+
+    run_id: str
+    store: str
+    selected: list[int]  # steps of this shard
+    written: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # already in the store
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"run {self.run_id}: wrote {len(self.written)} checkpoints, skipped "
+            f"{len(self.skipped)} already stored → {self.store}"
+        )
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` → ``(i, n)`` with 1 ≤ i ≤ n; ``None`` → ``(1, 1)``."""
+    if text is None:
+        return (1, 1)
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise CircuitAtlasError(
+            f"--shard {text!r}: give i/n with 1 ≤ i ≤ n, e.g. 1/4 for the first of four machines"
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def shard_steps(steps: list[int], shard: tuple[int, int]) -> list[int]:
+    """The i-th of every n steps, in run order."""
+    i, n = shard
+    return steps[i - 1 :: n]
+
+
+def ingest_plan(
+    store: StoreBase, plan: RunPlan, shard: tuple[int, int] = (1, 1), progress: bool = True
+) -> IngestReport:
+    """Sweep the plan's checkpoints that the store lacks and write each as it is swept."""
+    from tqdm.auto import tqdm
+
+    run = RunRecord.from_config(plan.config)
+    mine = set(shard_steps([r.step for r in plan.refs], shard))
+    stored = set(store.stored_steps(run.run_id))
+    report = IngestReport(run.run_id, store.url, sorted(mine), skipped=sorted(mine & stored))
+    todo = [r for r in plan.refs if r.step in mine - stored]
+    with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
+        for frames in sweep_checkpoints(plan, todo, progress=False):
+            bar.set_postfix_str(f"step {frames.step}")
+            if store.write_checkpoint(run, frames):
+                report.written.append(frames.step)
+            else:  # another shard wrote it meanwhile
+                report.skipped.append(frames.step)
+            bar.update()
+    return report
+
+
+def check_sweep(result: SweepResult, directory: str) -> None:
+    """Refuse a sweep directory whose frames or configuration do not belong together."""
+    config = result.config
+    if "run_id" not in config or run_id_of(config) != config["run_id"]:
+        raise CircuitAtlasError(
+            f"--from {directory}: config.json's run_id does not match its configuration; "
+            f"sweep again"
+        )
+    planned = [int(s) for s in config.get("steps", [])]
+    for name in ("checkpoints", "components", "edges"):
+        frame = getattr(result, name)
+        if "step" not in frame.columns:
+            raise CircuitAtlasError(f"--from {directory}: {name}.parquet has no step column")
+        steps = sorted(int(s) for s in frame.step.unique())
+        if steps != sorted(planned):
+            raise CircuitAtlasError(
+                f"--from {directory}: {name}.parquet holds steps {steps[:6]}, config.json "
+                f"plans {planned[:6]}; the files come from different sweeps — sweep again"
+            )
+
+
+def sweep_frames(result: SweepResult, steps: list[int]) -> Iterator[CheckpointFrames]:
+    """Each of ``steps`` of a read sweep as one checkpoint's frames."""
+    groups = {
+        name: dict(iter(getattr(result, name).groupby("step", sort=False)))
+        for name in ("checkpoints", "components", "edges")
+    }
+    for step in steps:
+        yield CheckpointFrames(
+            step, *(groups[name][step] for name in ("checkpoints", "components", "edges"))
+        )
+
+
+def ingest_sweep(
+    store: StoreBase,
+    result: SweepResult,
+    shard: tuple[int, int] = (1, 1),
+    progress: bool = True,
+    batch_edges: int = DEFAULT_BATCH_EDGES,
+) -> IngestReport:
+    """Write a read sweep's checkpoints that the store lacks, in batches of ≤ ``batch_edges``."""
+    from tqdm.auto import tqdm
+
+    run = RunRecord.from_config(result.config)
+    mine = shard_steps(list(run.planned_steps), shard)
+    stored = set(store.stored_steps(run.run_id))
+    report = IngestReport(run.run_id, store.url, sorted(mine), [], [s for s in mine if s in stored])
+    todo = [s for s in mine if s not in stored]
+    batch: list[CheckpointFrames] = []
+    with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
+
+        def flush() -> None:
+            steps = [f.step for f in batch]
+            if store.write_checkpoints(run, batch) == len(steps):
+                report.written.extend(steps)
+            else:  # another writer stored some of them meanwhile
+                now = set(store.stored_steps(run.run_id)) - stored - set(report.written)
+                report.written.extend(s for s in steps if s in now)
+                report.skipped.extend(s for s in steps if s not in now)
+            bar.update(len(batch))
+            batch.clear()
+
+        for frames in sweep_frames(result, todo):
+            if batch and sum(len(f.edges) for f in batch) + len(frames.edges) > batch_edges:
+                flush()
+            batch.append(frames)
+        if batch:
+            flush()
+    return report

@@ -1,0 +1,228 @@
+"""The production store: Neo4j through the official driver.
+
+Writes: one managed transaction per batch of checkpoints (``session.execute_write``, so the
+driver retries transient failures), each table sent as ``UNWIND $rows`` batches of
+``batch_size`` rows. Constraints are created idempotently on a writable open. Reads and user
+Cypher run in READ access mode, so Neo4j itself refuses a write.
+
+Credentials come from ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` (or ``user:password@`` in the URL)
+and never appear in output: messages show the URL without its user info.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pandas as pd
+
+from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, StoreBase
+from circuitatlas.store.rows import BatchRows, CheckpointRows, RunRecord
+from circuitatlas.store.statements import statement, statements
+
+DEFAULT_BATCH_SIZE = 10_000
+READ, WRITE = "READ", "WRITE"  # the driver's access-mode values (neo4j.READ_ACCESS/WRITE_ACCESS)
+_ACCESS_MODE_CODE = "Neo.ClientError.Statement.AccessMode"
+# The driver logs connection failures itself; we report them as one line instead.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
+
+
+def redact(url: str) -> str:
+    """``url`` without user info (``neo4j://user:pw@host`` → ``neo4j://host``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def credentials(url: str) -> tuple[str, str | None]:
+    """User and password: from the URL's user info, else ``NEO4J_USERNAME``/``NEO4J_PASSWORD``."""
+    parts = urlsplit(url)
+    user = parts.username or os.environ.get("NEO4J_USERNAME") or "neo4j"
+    password = parts.password or os.environ.get("NEO4J_PASSWORD")
+    return user, password
+
+
+def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Frame rows as plain-Python dicts (missing values → ``None``, which ``SET`` skips)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return plain.to_dict("records")
+
+
+class Neo4jStore(StoreBase):
+    """A circuitatlas store in a Neo4j database.
+
+    ``driver`` may be given (tests pass a recording driver); otherwise one is made from ``url``
+    and the environment, and connectivity is checked at once.
+    """
+
+    dialect = "neo4j"
+
+    def __init__(
+        self,
+        url: str,
+        writable: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        driver: Any = None,
+        database: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise CircuitAtlasError(f"--batch-size {batch_size}: give a positive number of rows")
+        self.url = redact(url)
+        self.writable = writable
+        self.batch_size = batch_size
+        self.database = database or os.environ.get("NEO4J_DATABASE") or None
+        self._user = credentials(url)[0]
+        self._driver = driver if driver is not None else self._connect(url)
+        try:
+            self._check_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- opening -----------------------------------------------------------------------------
+    def _connect(self, url: str) -> Any:
+        import neo4j
+
+        user, password = credentials(url)
+        auth = (user, password) if password is not None else None
+        try:
+            driver = neo4j.GraphDatabase.driver(redact(url), auth=auth)
+        except (ValueError, neo4j.exceptions.ConfigurationError) as e:
+            raise CircuitAtlasError(f"store {self.url}: not a usable Neo4j URL ({e})") from None
+        try:
+            driver.verify_connectivity()
+        except BaseException as e:
+            driver.close()
+            raise self._error(e) from None
+        return driver
+
+    def _error(self, e: BaseException) -> BaseException:
+        """A driver error as one clear line (never with credentials); others unchanged."""
+        import neo4j.exceptions as ne
+
+        if isinstance(e, ne.AuthError):
+            return CircuitAtlasError(
+                f"Neo4j at {self.url} refused the credentials of user {self._user!r}; "
+                f"set NEO4J_USERNAME and NEO4J_PASSWORD"
+            )
+        if isinstance(e, ne.ServiceUnavailable | ne.SessionExpired | OSError):
+            return CircuitAtlasError(
+                f"cannot reach Neo4j at {self.url}; start it "
+                f"(docker compose -f docker/compose.yml up -d) or check the URL"
+            )
+        code = getattr(e, "code", None) or ""
+        if code.endswith("DatabaseNotFound"):
+            return CircuitAtlasError(
+                f"Neo4j at {self.url} has no database {self.database!r}; set NEO4J_DATABASE"
+            )
+        if code == _ACCESS_MODE_CODE:
+            return CircuitAtlasError(
+                "query: user Cypher runs in a READ session; statements that write (CREATE, "
+                "MERGE, SET, DELETE, …) are refused by Neo4j and nothing was changed"
+            )
+        if isinstance(e, ne.Neo4jError):
+            message = (getattr(e, "message", None) or str(e)).splitlines()[0]
+            return CircuitAtlasError(f"Neo4j at {self.url}: {message}")
+        return e
+
+    def _check_schema(self) -> None:
+        found = self._read("schema_version", name=SCHEMA_NAME)
+        if len(found):
+            version = found["version"].iloc[0]
+            if version != SCHEMA_VERSION:
+                raise CircuitAtlasError(
+                    f"Neo4j at {self.url}: written with store schema version {version}, this "
+                    f"circuitatlas reads version {SCHEMA_VERSION}; use another database "
+                    f"(NEO4J_DATABASE) or the matching circuitatlas"
+                )
+            return
+        if self.writable:
+            for text in statements(self.dialect, "schema"):
+                self._session_call(WRITE, _consume, text, {})
+            self._session_call(
+                WRITE,
+                _consume,
+                statement(self.dialect, "schema_version_write"),
+                {"name": SCHEMA_NAME, "version": SCHEMA_VERSION},
+            )
+
+    # --- primitives --------------------------------------------------------------------------
+    def _session_call(self, mode: str, work: Any, *args: Any) -> Any:
+        """Run ``work(tx, *args)`` in a managed transaction of ``mode`` (retried by the driver)."""
+        try:
+            with self._driver.session(database=self.database, default_access_mode=mode) as s:
+                run = s.execute_read if mode == READ else s.execute_write
+                return run(work, *args)
+        except AlreadyStored:
+            raise
+        except Exception as e:
+            raise self._error(e) from None
+
+    def _read(self, name: str, /, **params: Any) -> pd.DataFrame:
+        return self._session_call(READ, _fetch, statement(self.dialect, name), params)
+
+    # --- writing -----------------------------------------------------------------------------
+    def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
+        if not self.writable:
+            raise CircuitAtlasError(f"store {self.url} was opened read-only")
+        try:
+            return int(self._session_call(WRITE, self._write_in_transaction, run, batch))
+        except AlreadyStored:
+            return 0
+
+    def _write_in_transaction(self, tx: Any, run: RunRecord, batch: list[CheckpointRows]) -> int:
+        def run_statement(name: str, /, **params: Any) -> pd.DataFrame:
+            return _fetch(tx, statement(self.dialect, name), params)
+
+        def write_bulk(rows: BatchRows) -> None:
+            self._unwind(tx, "checkpoints_write", records(rows.checkpoints), run_id=run.run_id)
+            component_rows = [
+                {"checkpoint_key": ck, "properties": props}
+                for ck, props in zip(
+                    rows.has_component.from_key, records(rows.components), strict=True
+                )
+            ]
+            self._unwind(tx, "components_write", component_rows)
+            self._unwind(tx, "edges_write", records(rows.edges))
+            self._unwind(tx, "next_write", records(rows.next))
+
+        return self._write_statements(run_statement, write_bulk, run, batch)
+
+    def _unwind(self, tx: Any, name: str, rows: list[dict[str, Any]], **params: Any) -> None:
+        text = statement(self.dialect, name)
+        for chunk in batches(rows, self.batch_size):
+            tx.run(text, {**params, "rows": chunk}).consume()
+
+    # --- user Cypher -------------------------------------------------------------------------
+    def cypher(self, query: str, **params: Any) -> pd.DataFrame:
+        """Run user Cypher in a READ session; Neo4j refuses writes and nothing changes."""
+        return self._session_call(READ, _fetch, query, params)
+
+    def close(self) -> None:
+        """Close the driver."""
+        driver = getattr(self, "_driver", None)
+        if driver is not None:
+            driver.close()
+            self._driver = None
+
+
+def _fetch(tx: Any, query: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run ``query`` in ``tx``; rows as a frame (nodes and relationships as property dicts)."""
+    result = tx.run(query, params)
+    keys = list(result.keys())
+    return pd.DataFrame(result.data(), columns=keys)
+
+
+def _consume(tx: Any, query: str, params: dict[str, Any]) -> None:
+    tx.run(query, params).consume()
