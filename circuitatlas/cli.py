@@ -395,21 +395,29 @@ def query_cmd(cypher: str, params: tuple[str, ...], store_url: str | None, fmt: 
     type=click.Path(path_type=Path),
     default=Path("demo-run"),
     show_default=True,
-    help="Directory for the toy run and its sweep.",
+    help="Directory for the toy run and the store (OUT/circuitatlas.lbdb).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Store to ingest into instead of OUT/circuitatlas.lbdb (a path or neo4j://…).",
+)
 @_friendly
-def demo_cmd(out: Path, seed: int) -> None:
-    """Train the toy run, sweep every checkpoint and print what formed when.
+def demo_cmd(out: Path, seed: int, store_url: str | None) -> None:
+    """Train the toy run, ingest every checkpoint into the store and print what formed when.
 
     \b
     Examples:
       circuitatlas demo
       circuitatlas demo --out /tmp/demo --seed 1
+      circuitatlas demo --store neo4j://localhost:7687
     """
     from circuitatlas.demo import run_demo
 
-    click.echo(run_demo(out, seed))
+    click.echo(run_demo(out, seed, store_url))
 
 
 if __name__ == "__main__":

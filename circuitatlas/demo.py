@@ -1,4 +1,4 @@
-"""The demo: train the toy run, sweep it, and summarize what formed when."""
+"""The demo: train the toy run, ingest it into the store, and summarize what formed when."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from circuitatlas.ingest import toy
-from circuitatlas.ingest.pipeline import SweepResult, SweepSettings, sweep_run, write_sweep
+from circuitatlas.ingest.pipeline import SweepSettings, plan_run
+from circuitatlas.store import check_store, open_store
+from circuitatlas.store.ingest import ingest_plan
+
+STORE_NAME = "circuitatlas.lbdb"
 
 
 def _trained(run_dir: Path, seed: int) -> bool:
@@ -24,11 +28,15 @@ def _trained(run_dir: Path, seed: int) -> bool:
     )
 
 
-def summary_table(result: SweepResult, training_log: pd.DataFrame | None = None) -> pd.DataFrame:
+def summary_table(
+    checkpoints: pd.DataFrame,
+    comps: pd.DataFrame,
+    edges: pd.DataFrame,
+    training_log: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per checkpoint: loss, metric, best previous-token and induction heads, strongest edge."""
-    comps, edges = result.components, result.edges
     rows = []
-    for step, ck in result.checkpoints.set_index("step").iterrows():
+    for step, ck in checkpoints.set_index("step").iterrows():
         heads = comps[(comps.step == step) & (comps.kind == "attn_head")]
         prev = heads.loc[heads.prev_token_score.idxmax()]
         ind = heads[heads.layer > 0]
@@ -49,28 +57,39 @@ def summary_table(result: SweepResult, training_log: pd.DataFrame | None = None)
     return pd.DataFrame(rows)
 
 
-def run_demo(out: Path, seed: int = 0) -> str:
-    """Train (or reuse) the toy run under ``out/toy``, sweep it into ``out/sweep``; a summary."""
+def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
+    """Train (or reuse) the toy run under ``out/toy`` and ingest it into the store; a summary.
+
+    The store is ``out/circuitatlas.lbdb`` unless ``store_url`` names another (e.g. Neo4j).
+    """
     out = Path(out)
-    run_dir, sweep_dir = out / "toy", out / "sweep"
+    run_dir = out / "toy"
+    url = store_url or str(out / STORE_NAME)
+    check_store(url)
     if _trained(run_dir, seed):
         log = pd.read_csv(run_dir / toy.LOG_NAME)
         note = f"reusing the toy run in {run_dir}"
     else:
         log = toy.train_toy(run_dir, seed=seed)
         note = f"trained the toy run in {run_dir} ({log.wall_time_s.iloc[-1]:.0f} s)"
-    result = sweep_run(str(run_dir), None, SweepSettings())
-    write_sweep(result, sweep_dir)
-    table = summary_table(result, log)
-    jump = result.checkpoints.set_index("step").metric.diff().idxmax()
-    n_ckpt = len(result.checkpoints)
+    plan = plan_run(str(run_dir), None, SweepSettings())
+    with open_store(url, writable=True) as store:
+        report = ingest_plan(store, plan)
+        counts = store.counts(plan.run_id)
+        checkpoints = store.checkpoints(plan.run_id)
+        table = summary_table(
+            checkpoints, store.components(plan.run_id), store.edges(plan.run_id), log
+        )
+    jump = checkpoints.set_index("step").metric.diff().idxmax()
     lines = [
         note,
-        f"swept {n_ckpt} checkpoints × {len(result.edges) // n_ckpt} edges"
-        f" (run {result.run_id}) → {sweep_dir}",
+        report.summary(),
+        f"stored for run {plan.run_id}: {counts['checkpoints']} checkpoints, "
+        f"{counts['components']} components, {counts['edges']} edges",
         "",
         table.to_string(index=False),
         "",
         f"largest gain of the task metric (mean log-prob on the repeat) ends at step {jump}.",
+        f'try: circuitatlas query --store {url} "MATCH (r:Run) RETURN r.run_id, r.model"',
     ]
     return "\n".join(lines)

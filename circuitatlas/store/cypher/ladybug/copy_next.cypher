@@ -1,1 +1,1 @@
-COPY NEXT FROM $rows
+COPY NEXT FROM (LOAD FROM $rows RETURN from_key, to_key)
