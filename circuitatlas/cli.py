@@ -226,7 +226,11 @@ def _echo_frame(frame: Any, fmt: str) -> None:
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
-        click.echo(frame.to_json(orient="records", default_handler=str))
+        import json
+
+        from circuitatlas.store.rows import plain_records
+
+        click.echo(json.dumps(plain_records(frame), default=str))
     elif frame.empty:
         click.echo("(no rows)")
     else:

@@ -256,11 +256,15 @@ def read_sweep(directory: Path) -> SweepResult:
         frames = {n: pd.read_parquet(directory / f"{n}.parquet") for n in FRAME_FILES}
         tokens = torch.from_numpy(np.load(directory / "prompts.npy"))
         mask = torch.from_numpy(np.load(directory / "prompts_mask.npy"))
+        prompts = PromptSet(config["prompts"]["task"], tokens, mask)
     except (OSError, ValueError) as e:
         raise CircuitAtlasError(
             f"{directory}: unreadable sweep output ({e}); sweep again"
         ) from None
-    prompts = PromptSet(config["prompts"]["task"], tokens, mask)
+    except (KeyError, TypeError) as e:
+        raise CircuitAtlasError(
+            f"{directory}/config.json: not a sweep configuration (no {e}); sweep again"
+        ) from None
     return SweepResult(
         frames["checkpoints"], frames["components"], frames["edges"], prompts, config
     )

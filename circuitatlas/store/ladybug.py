@@ -8,6 +8,7 @@ open. User Cypher runs on a second, read-only handle of the same file, so it can
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +49,24 @@ class LadybugStore(StoreBase):
         self.url = str(self.path)
         self.writable = writable
         self._check_path()
-        lb = _ladybug()
-        try:
-            self._db = lb.Database(str(self.path), read_only=not writable)
-        except RuntimeError as e:
-            raise CircuitAtlasError(self._open_error(str(e))) from None
-        self._conn = lb.Connection(self._db)
-        self._ro: tuple[Any, Any] | None = None
+        if writable and self.path.exists():
+            # check an existing file read-only first: a writable open rewrites the file even
+            # when it is then refused (another kind of database, another schema version)
+            LadybugStore(self.path, writable=False).close()
+        self._db, self._conn = self._open(read_only=not writable)
         try:
             self._check_schema()
         except BaseException:
             self.close()
             raise
+
+    def _open(self, read_only: bool) -> tuple[Any, Any]:
+        lb = _ladybug()
+        try:
+            db = lb.Database(str(self.path), read_only=read_only)
+        except RuntimeError as e:
+            raise CircuitAtlasError(self._open_error(str(e))) from None
+        return db, lb.Connection(db)
 
     # --- opening -----------------------------------------------------------------------------
     def _check_path(self) -> None:
@@ -154,26 +161,57 @@ class LadybugStore(StoreBase):
 
     # --- user Cypher -------------------------------------------------------------------------
     def cypher(self, query: str, **params: Any) -> pd.DataFrame:
-        """Run user Cypher on a read-only handle; a write is refused and changes nothing."""
-        if self._ro is None:
-            lb = _ladybug()
-            db = lb.Database(str(self.path), read_only=True)
-            self._ro = (db, lb.Connection(db))
+        """Run user Cypher read-only; a statement that writes is refused and changes nothing.
+
+        A writable store runs it on a fresh read-only handle of the same file (so it sees every
+        committed write); statements that write files (``COPY … TO``, ``EXPORT DATABASE``, …),
+        which a read-only database still runs, are refused before they reach it.
+        """
+        _refuse_file_writes(query)
+        missing = sorted(set(_PARAMETER.findall(_without_literals(query))) - set(params))
+        if missing:
+            raise CircuitAtlasError(
+                f"query: no value for ${', $'.join(missing)}; pass --param {missing[0]}=VALUE"
+            )
+        db, conn = self._open(read_only=True) if self.writable else (None, self._conn)
         try:
-            return self._ro[1].execute(query, params).get_as_df()
+            return conn.execute(query, params).get_as_df()
         except RuntimeError as e:
             message = str(e).splitlines()[0]
             if _WRITE_REFUSED in message:
-                raise CircuitAtlasError(
-                    "query: the store is opened read-only for user Cypher; statements that write "
-                    "(CREATE, MERGE, SET, DELETE, COPY, …) are refused and nothing was changed"
-                ) from None
+                raise CircuitAtlasError(_READ_ONLY) from None
             raise CircuitAtlasError(f"query: {message}") from None
+        finally:
+            if db is not None:
+                conn.close()
+                db.close()
 
     def close(self) -> None:
-        """Close both handles."""
-        ro_db, ro_conn = self._ro or (None, None)
-        for handle in (ro_conn, ro_db, getattr(self, "_conn", None), getattr(self, "_db", None)):
+        """Close the connection and the database."""
+        for handle in (getattr(self, "_conn", None), getattr(self, "_db", None)):
             if handle is not None:
                 handle.close()
-        self._ro = None
+        self._conn = self._db = None
+
+
+_READ_ONLY = (
+    "query: the store is opened read-only for user Cypher; statements that write (CREATE, "
+    "MERGE, SET, DELETE, COPY, EXPORT, …) are refused and nothing was changed"
+)
+_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*[\s\S]*?\*/")
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_FILE_WRITES = re.compile(
+    r"\bCOPY\b[\s\S]*\bTO\b|\b(?:EXPORT|IMPORT)\s+DATABASE\b|\bINSTALL\b|\bLOAD\s+EXTENSION\b"
+    r"|\bATTACH\b",
+    re.IGNORECASE,
+)
+
+
+def _without_literals(query: str) -> str:
+    """``query`` with string literals, quoted names and comments blanked out."""
+    return _LITERALS.sub(" ", query)
+
+
+def _refuse_file_writes(query: str) -> None:
+    if _FILE_WRITES.search(_without_literals(query)):
+        raise CircuitAtlasError(_READ_ONLY)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, StoreBase
-from circuitatlas.store.rows import BatchRows, CheckpointRows, RunRecord
+from circuitatlas.store.rows import BatchRows, CheckpointRows, RunRecord, plain_records
 from circuitatlas.store.statements import statement, statements
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -51,12 +51,6 @@ def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, An
     """``rows`` in consecutive slices of at most ``size``."""
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Frame rows as plain-Python dicts (missing values → ``None``, which ``SET`` skips)."""
-    plain = frame.astype(object).where(frame.notna(), None)
-    return plain.to_dict("records")
 
 
 class Neo4jStore(StoreBase):
@@ -186,16 +180,17 @@ class Neo4jStore(StoreBase):
             return _fetch(tx, statement(self.dialect, name), params)
 
         def write_bulk(rows: BatchRows) -> None:
-            self._unwind(tx, "checkpoints_write", records(rows.checkpoints), run_id=run.run_id)
+            checkpoints = plain_records(rows.checkpoints)
+            self._unwind(tx, "checkpoints_write", checkpoints, run_id=run.run_id)
             component_rows = [
                 {"checkpoint_key": ck, "properties": props}
                 for ck, props in zip(
-                    rows.has_component.from_key, records(rows.components), strict=True
+                    rows.has_component.from_key, plain_records(rows.components), strict=True
                 )
             ]
             self._unwind(tx, "components_write", component_rows)
-            self._unwind(tx, "edges_write", records(rows.edges))
-            self._unwind(tx, "next_write", records(rows.next))
+            self._unwind(tx, "edges_write", plain_records(rows.edges))
+            self._unwind(tx, "next_write", plain_records(rows.next))
 
         return self._write_statements(run_statement, write_bulk, run, batch)
 

@@ -121,7 +121,11 @@ def checkpoint_rows(run_id: str, frames: CheckpointFrames) -> CheckpointRows:
     _require(frames.edges, EDGE_FRAME_COLUMNS, f"{where} edges")
     if len(frames.checkpoint) != 1:
         raise CircuitAtlasError(f"{where}: {len(frames.checkpoint)} checkpoint rows, expected 1")
-    for name, frame in (("components", frames.components), ("edges", frames.edges)):
+    for name, frame in (
+        ("checkpoints", frames.checkpoint),
+        ("components", frames.components),
+        ("edges", frames.edges),
+    ):
         if len(frame) and set(frame.step.unique()) != {step}:
             raise CircuitAtlasError(f"{where}: {name} rows of other steps; one step per write")
     comps, edges = frames.components, frames.edges
@@ -225,6 +229,11 @@ def batch_rows(run_id: str, batch: list[CheckpointRows], stored: list[int]) -> B
         next_unlink=unlink,
         next_link=links,
     )
+
+
+def plain_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values; missing values (NaN, NA) become ``None``."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str] | None = None) -> pd.DataFrame:

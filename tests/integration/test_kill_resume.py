@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from store_dump import dump
+from store_dump import dump, without_created_at
 
 from circuitatlas.ingest.pipeline import write_sweep
 from circuitatlas.ingest.synthetic import synthetic_sweep
@@ -92,6 +92,6 @@ def test_killed_ingest_resumes_to_the_same_store(sweep_dir: Path, tmp_path: Path
     assert resumed.returncode == 0, resumed.stderr
     assert f"wrote {len(STEPS) - KILL_IN + 1} checkpoints, skipped {KILL_IN - 1}" in resumed.stdout
     with open_store(reference) as a, open_store(killed) as b:
-        left, right = dump(a, ignore={"created_at"}), dump(b, ignore={"created_at"})
+        left, right = without_created_at(dump(a)), without_created_at(dump(b))
     assert left == right
     assert len(left["INFLUENCES"]) > 0 and len(left["NEXT"]) > 0

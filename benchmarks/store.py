@@ -1,0 +1,510 @@
+"""Benchmark: edges per second into the embedded LadybugDB store, ours against one row a statement.
+
+Two scenarios, measured side by side in one run, on synthetic sweep output (seeded random values
+in exactly the frames ``circuitatlas sweep`` writes, wrapped in a ``SweepResult`` whose
+configuration ``ingest_sweep`` accepts):
+
+* **A** (many small checkpoints): 143 checkpoints of a Pythia-14M-shaped run (6 layers × 4 heads,
+  parallel blocks: input, ``a{L}.h{H}``, ``m{L}``, logits = 32 components, 436 downstream pairs);
+* **B** (few large checkpoints): 10 checkpoints of a Pythia-1.4B-shaped run (24 layers × 16
+  heads: 410 components, 80 581 downstream pairs).
+
+Variants:
+
+* **ours**: ``open_store(path, writable=True)``, ``ingest_sweep(store, result)`` and ``close()``:
+  the real ingest path (validation, keyed rows, Arrow tables, ``COPY`` per table, ``NEXT`` links,
+  one transaction per batch of ≤ ``--batch-edges`` edges). The time covers all of it.
+* **per row**: the naive way, on a fresh ``ladybug.Database`` with the project's own schema
+  (``cypher/ladybug/schema.cypher``): per checkpoint, in one transaction, one parameterized
+  statement per Run, Checkpoint (with its ``HAS_CHECKPOINT``), Component (with its
+  ``HAS_COMPONENT``), ``NEXT`` link and ``INFLUENCES`` edge
+  (``MATCH (a:Component {key: $s}), (b:Component {key: $t}) CREATE (a)-[:INFLUENCES {…}]->(b)``).
+  It is slow, so it runs on a subset: the first ``--per-row-checkpoints-a`` checkpoints of A, and
+  the first checkpoint of B with only its first ``--per-row-edges-b`` edges. Its rate for the
+  whole scenario is extrapolated from the measured parts: per checkpoint (the node and ``NEXT``
+  statements, the commit) times checkpoints, plus per edge times edges, plus the close.
+
+After the timed ingest, ours is checked: the store is reopened read-only, ``store.counts(run_id)``
+must equal what was written, and the edges read back for one step (``store.edges(run_id, step)``)
+must equal that step's input frame (sorted by source, target; ``allclose`` with ``rtol=0``).
+
+Progress goes to stderr; the table and, last, one line of ``key=value`` pairs to stdout
+(``edges_per_s`` and ``speedup_vs_per_row`` are the smaller of the two scenarios').
+
+    python benchmarks/store.py                       # both scenarios, default sizes
+    python benchmarks/store.py --quick               # a smoke run of a few seconds
+    python benchmarks/store.py --scenarios b --batch-edges 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from circuitatlas import __version__
+from circuitatlas.ingest.components import all_components, is_downstream
+from circuitatlas.ingest.pipeline import SweepResult, run_id_of
+from circuitatlas.ingest.sweep import COMPONENT_COLUMNS, EDGE_COLUMNS
+from circuitatlas.ingest.tasks import induction_prompts
+from circuitatlas.store import open_store
+from circuitatlas.store.ingest import DEFAULT_BATCH_EDGES, ingest_sweep
+from circuitatlas.store.rows import EDGE_PROPERTIES, RunRecord, checkpoint_key
+from circuitatlas.store.statements import statements
+
+TARGET_EDGES_PER_S = 300_000
+VOCAB = 50304
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A run shape and how many checkpoints it has."""
+
+    name: str
+    label: str
+    n_layers: int
+    n_heads: int
+    n_checkpoints: int
+    d_model: int
+
+
+SCENARIOS = {
+    "a": Scenario("a", "143x500", n_layers=6, n_heads=4, n_checkpoints=143, d_model=128),
+    "b": Scenario("b", "10x80k", n_layers=24, n_heads=16, n_checkpoints=10, d_model=2048),
+}
+QUICK = {
+    "a": Scenario("a", "143x500", n_layers=6, n_heads=4, n_checkpoints=12, d_model=128),
+    "b": Scenario("b", "10x80k", n_layers=24, n_heads=16, n_checkpoints=2, d_model=2048),
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- synthetic sweep output ------------------------------------------------------------------------
+def synthetic_sweep(s: Scenario, seed: int) -> SweepResult:
+    """A ``SweepResult`` of ``s``'s shape with seeded random values and a valid configuration."""
+    rng = np.random.default_rng(seed)
+    comps = all_components(s.n_layers, s.n_heads)
+    pairs = [(a, b) for a in comps for b in comps if is_downstream(a, b, True)]
+    steps = [round(143_000 * (i + 1) / s.n_checkpoints) for i in range(s.n_checkpoints)]
+    n, c, e = len(steps), len(comps), len(pairs)
+
+    checkpoints = pd.DataFrame(
+        {"step": np.array(steps, dtype=np.int64), "loss": rng.uniform(2, 10, n)}
+    ).assign(metric=rng.uniform(-10, 0, n))
+
+    is_head = np.array([x.kind == "attn_head" for x in comps])
+    head_scores = np.where(np.tile(is_head, n), rng.random((2, n * c)), np.nan)
+    effect = rng.normal(0, 1, n * c)
+    effect[np.tile([x.kind == "logits" for x in comps], n)] = np.nan  # as the sweep writes
+    components = pd.DataFrame(
+        {
+            "step": np.repeat(np.array(steps, dtype=np.int64), c),
+            "name": np.tile(np.array([x.name for x in comps], dtype=object), n),
+            "kind": np.tile(np.array([x.kind for x in comps], dtype=object), n),
+            "layer": np.tile(np.array([x.layer for x in comps], dtype=np.int64), n),
+            "head": pd.array(np.tile([x.head for x in comps], n), dtype="Int64"),
+            "effect": effect,
+            "prev_token_score": head_scores[0],
+            "induction_score": head_scores[1],
+        }
+    )[["step", *COMPONENT_COLUMNS]]
+
+    similarity = rng.uniform(-1, 1, (2, n * e))
+    edges = pd.DataFrame(
+        {
+            "step": np.repeat(np.array(steps, dtype=np.int64), e),
+            "source": np.tile(np.array([a.name for a, _ in pairs], dtype=object), n),
+            "target": np.tile(np.array([b.name for _, b in pairs], dtype=object), n),
+            "similarity": similarity[0],
+            "weight": 1.0 - similarity[0],
+            "std": rng.uniform(0, 0.5, n * e),
+            "direct_similarity": similarity[1],
+            "direct_weight": 1.0 - similarity[1],
+            "direct_std": rng.uniform(0, 0.5, n * e),
+        }
+    )[["step", *EDGE_COLUMNS]]
+
+    prompts = induction_prompts(16, 10, VOCAB, seed, bos_token_id=0)
+    config = {
+        "model": f"synthetic/pythia-{s.n_layers}x{s.n_heads}",
+        "steps": steps,
+        "prompts": prompts.to_config(),
+        "ablation": "zero",
+        "arch": {
+            "arch": "gpt_neox",
+            "parallel_blocks": True,
+            "n_layers": s.n_layers,
+            "n_heads": s.n_heads,
+            "d_model": s.d_model,
+            "d_vocab": VOCAB,
+        },
+        "settings": {"task": "induction", "n_prompts": 16, "seq_len": 21, "seed": seed},
+        "version": __version__,
+    }
+    config["run_id"] = run_id_of(config)
+    return SweepResult(checkpoints, components, edges, prompts, config)
+
+
+# -- ours -----------------------------------------------------------------------------------------
+@dataclass
+class Ours:
+    seconds: list[float]  # one per repeat, each into a fresh store
+    edges: int
+    batches: int
+    problems: list[str]
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+
+def run_ours(result: SweepResult, directory: Path, batch_edges: int, repeats: int) -> Ours:
+    """Time open + ingest_sweep + close into a fresh store ``repeats`` times; check the first."""
+    seconds, problems = [], []
+    for i in range(repeats):
+        (directory / str(i)).mkdir(parents=True)
+        path = directory / str(i) / "ours.lbdb"
+        start = time.perf_counter()
+        store = open_store(path, writable=True)
+        report = ingest_sweep(store, result, progress=False, batch_edges=batch_edges)
+        store.close()
+        seconds.append(time.perf_counter() - start)
+        if len(report.written) != len(result.checkpoints):
+            raise SystemExit(f"ours wrote {len(report.written)} of {len(result.checkpoints)} steps")
+        if i == 0:
+            problems = check_ours(result, path)
+        shutil.rmtree(directory / str(i), ignore_errors=True)
+        rate = len(result.edges) / seconds[-1]
+        log(f"  ours, repeat {i + 1}: {seconds[-1]:.2f} s ({rate:,.0f} edges/s)")
+    batches, size = 0, 0
+    for n in result.edges.groupby("step").size().tolist():  # ingest_sweep's batching rule
+        if size and size + n > batch_edges:
+            batches, size = batches + 1, 0
+        size += n
+    return Ours(seconds, len(result.edges), batches + 1, problems)
+
+
+def check_ours(result: SweepResult, path: Path) -> list[str]:
+    """Counts equal what was written; one step's edges read back equal its input frame.
+
+    Returns the problems found (none: the check passed).
+    """
+    run_id = result.run_id
+    problems = []
+    with open_store(path, writable=False) as store:
+        counts = store.counts(run_id)
+        expected = {
+            "checkpoints": len(result.checkpoints),
+            "components": len(result.components),
+            "edges": len(result.edges),
+        }
+        if counts != expected:
+            problems.append(f"store counts {counts}, wrote {expected}")
+        step = int(result.checkpoints.step.iloc[len(result.checkpoints) // 2])
+        got = store.edges(run_id, step)
+    want = result.edges[result.edges.step == step]
+    got = got.sort_values(["source", "target"]).reset_index(drop=True)
+    want = want.sort_values(["source", "target"]).reset_index(drop=True)
+    if list(got.columns) != list(want.columns):
+        problems.append(f"step {step}: columns {list(got.columns)}, expected {list(want.columns)}")
+    elif len(got) != len(want):
+        problems.append(f"step {step}: {len(got)} edges read back, {len(want)} written")
+    else:
+        for c in ("step", "source", "target"):
+            if not (got[c].to_numpy() == want[c].to_numpy()).all():
+                problems.append(f"step {step}: column {c} differs")
+
+        def same(a: str, b: str) -> bool:
+            x, y = got[a].to_numpy(float), want[b].to_numpy(float)
+            return bool(np.allclose(x, y, rtol=0, atol=0, equal_nan=True))
+
+        for c in EDGE_PROPERTIES if not problems else []:
+            if not same(c, c):
+                holds = [o for o in EDGE_PROPERTIES if o != c and same(c, o)]
+                where = f" (it holds the input's {holds[0]})" if holds else ""
+                problems.append(f"step {step}: stored {c} differs from the input{where}")
+    if problems:
+        log(f"  ours check FAILED: {'; '.join(problems)}")
+    else:
+        log(f"  ours check: counts {counts} match; edges of step {step} read back equal the input")
+    return problems
+
+
+# -- per row --------------------------------------------------------------------------------------
+RUN_ROW = (
+    "MERGE (r:Run {run_id: $run_id}) ON CREATE SET r.model = $model, r.task = $task, "
+    "r.ablation = $ablation, r.n_prompts = $n_prompts, r.seq_len = $seq_len, r.seed = $seed, "
+    "r.created_at = $created_at, r.version = $version, r.config = $config, "
+    "r.planned_steps = $planned_steps, r.n_checkpoints = 0"
+)
+CHECKPOINT_ROW = (
+    "MATCH (r:Run {run_id: $run_id}) CREATE (r)-[:HAS_CHECKPOINT]->"
+    "(:Checkpoint {key: $key, run_id: $run_id, step: $step, loss: $loss, metric: $metric})"
+)
+COMPONENT_ROW = (
+    "MATCH (c:Checkpoint {key: $checkpoint_key}) CREATE (c)-[:HAS_COMPONENT]->"
+    "(:Component {key: $key, run_id: $run_id, step: $step, name: $name, kind: $kind, "
+    "layer: $layer, head: $head, effect: $effect, prev_token_score: $prev_token_score, "
+    "induction_score: $induction_score})"
+)
+NEXT_ROW = "MATCH (a:Component {key: $a}), (b:Component {key: $b}) CREATE (a)-[:NEXT]->(b)"
+EDGE_ROW = (
+    "MATCH (a:Component {key: $s}), (b:Component {key: $t}) CREATE (a)-[:INFLUENCES {"
+    + ", ".join(f"{p}: ${p}" for p in ["run_id", "step", *EDGE_PROPERTIES])
+    + "}]->(b)"
+)
+
+
+@dataclass
+class PerRow:
+    node_s: list[float] = field(default_factory=list)  # per checkpoint: run, nodes, NEXT
+    edge_s: float = 0.0
+    edges: int = 0
+    commit_s: list[float] = field(default_factory=list)
+    close_s: float = 0.0
+
+    def estimate(self, n_checkpoints: int, n_edges: int) -> float:
+        """Seconds to write the whole scenario, extrapolated from the timed subset."""
+        per_checkpoint = float(np.mean(self.node_s) + np.mean(self.commit_s))
+        return n_checkpoints * per_checkpoint + n_edges * self.edge_s / self.edges + self.close_s
+
+    @property
+    def measured_s(self) -> float:
+        return sum(self.node_s) + self.edge_s + sum(self.commit_s) + self.close_s
+
+
+def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: int) -> PerRow:
+    """One statement per row for the first ``n_checkpoints`` (≤ ``max_edges`` edges each)."""
+    import ladybug
+
+    db = ladybug.Database(str(path))
+    conn = ladybug.Connection(db)
+    for text in statements("ladybug", "schema"):
+        conn.execute(text)
+    run = RunRecord.from_config(result.config)
+    run_params = run.parameters()
+    by_step = {
+        name: dict(iter(getattr(result, name).groupby("step", sort=False)))
+        for name in ("checkpoints", "components", "edges")
+    }
+    timing = PerRow()
+    previous: dict[str, str] = {}
+    for step in run.planned_steps[:n_checkpoints]:
+        ck = by_step["checkpoints"][step].iloc[0]
+        comps = by_step["components"][step]
+        edges = by_step["edges"][step].iloc[:max_edges]
+        key = checkpoint_key(run.run_id, step)
+        comp_rows = [
+            {k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in comps[COMPONENT_COLUMNS].astype(object).to_dict("records")
+        ]
+        edge_rows = edges[EDGE_COLUMNS].to_dict("records")
+
+        start = time.perf_counter()
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(RUN_ROW, run_params)
+        conn.execute(
+            CHECKPOINT_ROW,
+            {
+                "run_id": run.run_id,
+                "key": key,
+                "step": step,
+                "loss": float(ck["loss"]),
+                "metric": float(ck["metric"]),
+            },
+        )
+        current = {}
+        for row in comp_rows:
+            current[row["name"]] = f"{key}/{row['name']}"
+            conn.execute(
+                COMPONENT_ROW,
+                {
+                    "checkpoint_key": key,
+                    "key": current[row["name"]],
+                    "run_id": run.run_id,
+                    "step": step,
+                    **row,
+                },
+            )
+        for name, to_key in current.items():
+            if name in previous:
+                conn.execute(NEXT_ROW, {"a": previous[name], "b": to_key})
+        nodes_done = time.perf_counter()
+        for row in edge_rows:
+            conn.execute(
+                EDGE_ROW,
+                {
+                    "s": current[row["source"]],
+                    "t": current[row["target"]],
+                    "run_id": run.run_id,
+                    "step": step,
+                    **{p: row[p] for p in EDGE_PROPERTIES},
+                },
+            )
+        edges_done = time.perf_counter()
+        conn.execute("COMMIT")
+        committed = time.perf_counter()
+        timing.node_s.append(nodes_done - start)
+        timing.edge_s += edges_done - nodes_done
+        timing.edges += len(edge_rows)
+        timing.commit_s.append(committed - edges_done)
+        previous = current
+        log(
+            f"  per row: step {step}: {len(comp_rows)} components in {nodes_done - start:.2f} s, "
+            f"{len(edge_rows)} edges in {edges_done - nodes_done:.2f} s "
+            f"({len(edge_rows) / (edges_done - nodes_done):,.0f}/s), "
+            f"commit {committed - edges_done:.3f} s"
+        )
+    found = conn.execute("MATCH ()-[e:INFLUENCES]->() RETURN count(e) AS n").get_as_df()
+    if int(found.n.iloc[0]) != timing.edges:
+        raise SystemExit(f"per row: {int(found.n.iloc[0])} edges stored, wrote {timing.edges}")
+    start = time.perf_counter()
+    conn.close()
+    db.close()
+    timing.close_s = time.perf_counter() - start
+    return timing
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--scenarios", default="a,b", help="comma-separated of: a, b")
+    parser.add_argument(
+        "--quick", action="store_true", help="12 checkpoints of A, 2 of B, small per-row subsets"
+    )
+    parser.add_argument(
+        "--batch-edges",
+        type=int,
+        default=DEFAULT_BATCH_EDGES,
+        help=f"edges per transaction of ours (ingest_sweep's default {DEFAULT_BATCH_EDGES:,})",
+    )
+    parser.add_argument(
+        "--per-row-checkpoints-a",
+        type=int,
+        default=None,
+        help="checkpoints of A written one row a statement (default 30; quick 2)",
+    )
+    parser.add_argument(
+        "--per-row-edges-b",
+        type=int,
+        default=None,
+        help="edges of B's first checkpoint written a row a statement (default 40000; quick 2000)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed ingests of ours, best counts (default 3)"
+    )
+    parser.add_argument("--no-per-row", action="store_true", help="time ours only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    names = [s.strip().lower() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SCENARIOS]
+    if unknown or not names:
+        parser.error(f"--scenarios: unknown {unknown}; choose from {', '.join(SCENARIOS)}")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if args.batch_edges < 1:
+        parser.error("--batch-edges must be at least 1")
+    shapes = QUICK if args.quick else SCENARIOS
+    per_row_a = args.per_row_checkpoints_a or (2 if args.quick else 30)
+    per_row_b = args.per_row_edges_b or (2_000 if args.quick else 40_000)
+
+    rows = []
+    keys: dict[str, str] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="circuitatlas-store-bench-"))
+    try:
+        for name in names:
+            s = shapes[name]
+            made = time.perf_counter()
+            result = synthetic_sweep(s, args.seed)
+            n_ckpt, n_edges = len(result.checkpoints), len(result.edges)
+            per_ckpt = n_edges // n_ckpt
+            log(
+                f"[{name}] {n_ckpt} checkpoints × {per_ckpt:,} edges = {n_edges:,} edges, "
+                f"{len(result.components):,} components (frames built in "
+                f"{time.perf_counter() - made:.1f} s)"
+            )
+            ours = run_ours(result, tmp / name, args.batch_edges, args.repeats)
+            rate = ours.edges / ours.best
+            log(
+                f"[{name}] ours: best {ours.best:.2f} s, median "
+                f"{statistics.median(ours.seconds):.2f} s, {rate:,.0f} edges/s "
+                f"({ours.batches} transactions of ≤ {args.batch_edges:,} edges)"
+            )
+            per_row_rate, subset = float("nan"), "-"
+            if not args.no_per_row:
+                n_sub = min(per_row_a if name == "a" else 1, n_ckpt)
+                max_edges = per_ckpt if name == "a" else min(per_row_b, per_ckpt)
+                timing = run_per_row(result, tmp / f"{name}-per-row.lbdb", n_sub, max_edges)
+                estimate = timing.estimate(n_ckpt, n_edges)
+                per_row_rate = n_edges / estimate
+                subset = f"{n_sub} ckpt × {max_edges:,} edges"
+                log(
+                    f"[{name}] per row: {timing.edges:,} edges of {n_sub} checkpoint(s) in "
+                    f"{timing.measured_s:.2f} s; extrapolated to all {n_edges:,} edges: "
+                    f"{estimate:,.1f} s, {per_row_rate:,.0f} edges/s"
+                )
+            rows.append((s, n_ckpt, per_ckpt, n_edges, ours, rate, per_row_rate, subset))
+            keys[f"edges_per_s_{s.label}"] = f"{rate:.0f}"
+            keys[f"ours_s_{s.label}"] = f"{ours.best:.3f}"
+            if per_row_rate == per_row_rate:
+                keys[f"per_row_edges_per_s_{s.label}"] = f"{per_row_rate:.0f}"
+                keys[f"speedup_vs_per_row_{s.label}"] = f"{rate / per_row_rate:.1f}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    header = (
+        f"{'scenario':<10}{'ckpts':>6}{'edges/ckpt':>11}{'edges':>11}{'ours s':>9}"
+        f"{'ours edges/s':>14}{'per-row edges/s':>17}{'speedup':>9}  per-row subset"
+    )
+    print(header)
+    print("-" * len(header))
+    for s, n_ckpt, per_ckpt, n_edges, ours, rate, per_row_rate, subset in rows:
+        speedup = rate / per_row_rate
+        print(
+            f"{s.name.upper() + ' ' + s.label:<10}{n_ckpt:>6}{per_ckpt:>11,}{n_edges:>11,}"
+            f"{ours.best:>9.2f}{rate:>14,.0f}{per_row_rate:>17,.0f}{speedup:>9.1f}  {subset}"
+        )
+    print()
+    print(
+        f"ours: open_store + ingest_sweep + close into a fresh store, timed whole, best of "
+        f"{args.repeats}. per row: one Cypher statement a "
+        "row, timed on the subset shown and extrapolated to the scenario (per checkpoint: nodes, "
+        "NEXT, commit; per edge; close)."
+    )
+    failed = [f"{r[0].name.upper()}: {p}" for r in rows for p in r[4].problems]
+    if failed:
+        print()
+        print("CHECK FAILED (ours stored something other than its input):")
+        for line in failed:
+            print(f"  {line}")
+    rates = [r[5] for r in rows]
+    speedups = [r[5] / r[6] for r in rows if r[6] == r[6]]
+    final = {"edges_per_s": f"{min(rates):.0f}"}
+    if speedups:
+        final["speedup_vs_per_row"] = f"{min(speedups):.1f}"
+    final.update(keys)
+    final["batch_edges"] = str(args.batch_edges)
+    final["target_edges_per_s"] = str(TARGET_EDGES_PER_S)
+    final["check"] = "failed" if failed else "ok"
+    if args.quick:
+        final["quick"] = "1"
+    print(" ".join(f"{k}={v}" for k, v in final.items()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
