@@ -13,7 +13,8 @@ Variants:
 
 * **ours**: ``open_store(path, writable=True)``, ``ingest_sweep(store, result)`` and ``close()``:
   the real ingest path (validation, keyed rows, Arrow tables, ``COPY`` per table, ``NEXT`` links,
-  one transaction per batch of ≤ ``--batch-edges`` edges). The time covers all of it.
+  one transaction per batch of ≤ ``--batch-edges`` edges, default ``DEFAULT_BATCH_EDGES``). The
+  time covers all of it; each of ``--repeats`` ingests goes into a fresh store and the best counts.
 * **per row**: the naive way, on a fresh ``ladybug.Database`` with the project's own schema
   (``cypher/ladybug/schema.cypher``): per checkpoint, in one transaction, one parameterized
   statement per Run, Checkpoint (with its ``HAS_CHECKPOINT``), Component (with its
@@ -24,16 +25,19 @@ Variants:
   whole scenario is extrapolated from the measured parts: per checkpoint (the node and ``NEXT``
   statements, the commit) times checkpoints, plus per edge times edges, plus the close.
 
-After the timed ingest, ours is checked: the store is reopened read-only, ``store.counts(run_id)``
-must equal what was written, and the edges read back for one step (``store.edges(run_id, step)``)
-must equal that step's input frame (sorted by source, target; ``allclose`` with ``rtol=0``).
+After the first timed ingest, ours is checked: the store is reopened read-only,
+``store.counts(run_id)`` must equal what was written, and the edges read back for one step
+(``store.edges(run_id, step)``) must equal that step's input frame (sorted by source, target;
+``allclose`` with ``rtol=0``).
 
 Progress goes to stderr; the table and, last, one line of ``key=value`` pairs to stdout
-(``edges_per_s`` and ``speedup_vs_per_row`` are the smaller of the two scenarios').
+(``edges_per_s`` and ``speedup_vs_per_row`` are the smaller of the two scenarios'; ``check=ok``
+or ``failed``, and the exit status is 1 when the check failed).
 
     python benchmarks/store.py                       # both scenarios, default sizes
     python benchmarks/store.py --quick               # a smoke run of a few seconds
-    python benchmarks/store.py --scenarios b --batch-edges 100000
+    python benchmarks/store.py --scenarios b --batch-edges 100000 --no-per-row
+    python benchmarks/store.py --scenarios b --checkpoints-b 40 --no-per-row   # a bigger run
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,21 +73,22 @@ class Scenario:
     """A run shape and how many checkpoints it has."""
 
     name: str
-    label: str
+    nominal: str  # edges per checkpoint, roughly, for the keys of the last line
     n_layers: int
     n_heads: int
     n_checkpoints: int
     d_model: int
 
+    @property
+    def label(self) -> str:
+        return f"{self.n_checkpoints}x{self.nominal}"
+
 
 SCENARIOS = {
-    "a": Scenario("a", "143x500", n_layers=6, n_heads=4, n_checkpoints=143, d_model=128),
-    "b": Scenario("b", "10x80k", n_layers=24, n_heads=16, n_checkpoints=10, d_model=2048),
+    "a": Scenario("a", "500", n_layers=6, n_heads=4, n_checkpoints=143, d_model=128),
+    "b": Scenario("b", "80k", n_layers=24, n_heads=16, n_checkpoints=10, d_model=2048),
 }
-QUICK = {
-    "a": Scenario("a", "143x500", n_layers=6, n_heads=4, n_checkpoints=12, d_model=128),
-    "b": Scenario("b", "10x80k", n_layers=24, n_heads=16, n_checkpoints=2, d_model=2048),
-}
+QUICK_CHECKPOINTS = {"a": 12, "b": 2}
 
 
 def log(message: str) -> None:
@@ -167,6 +172,24 @@ class Ours:
     @property
     def best(self) -> float:
         return min(self.seconds)
+
+
+@dataclass
+class Row:
+    """One scenario's results."""
+
+    scenario: Scenario
+    n_checkpoints: int
+    per_checkpoint: int
+    edges: int
+    ours: Ours
+    rate: float  # ours, edges/s
+    per_row_rate: float | None  # extrapolated; None when not timed
+    subset: str
+
+    @property
+    def speedup(self) -> float | None:
+        return self.rate / self.per_row_rate if self.per_row_rate else None
 
 
 def run_ours(result: SweepResult, directory: Path, batch_edges: int, repeats: int) -> Ours:
@@ -387,6 +410,15 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="12 checkpoints of A, 2 of B, small per-row subsets"
     )
     parser.add_argument(
+        "--checkpoints-a", type=int, default=None, help="checkpoints of A (default 143)"
+    )
+    parser.add_argument(
+        "--checkpoints-b",
+        type=int,
+        default=None,
+        help="checkpoints of B (default 10); more shows how commits into a filled table cost",
+    )
+    parser.add_argument(
         "--batch-edges",
         type=int,
         default=DEFAULT_BATCH_EDGES,
@@ -418,7 +450,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     if args.batch_edges < 1:
         parser.error("--batch-edges must be at least 1")
-    shapes = QUICK if args.quick else SCENARIOS
+    counts = {"a": args.checkpoints_a, "b": args.checkpoints_b}
+    if any(n is not None and n < 1 for n in counts.values()):
+        parser.error("--checkpoints-a and --checkpoints-b must be at least 1")
+    shapes = {
+        k: replace(
+            s, n_checkpoints=counts[k] or (QUICK_CHECKPOINTS[k] if args.quick else s.n_checkpoints)
+        )
+        for k, s in SCENARIOS.items()
+    }
     per_row_a = args.per_row_checkpoints_a or (2 if args.quick else 30)
     per_row_b = args.per_row_edges_b or (2_000 if args.quick else 40_000)
 
@@ -444,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{statistics.median(ours.seconds):.2f} s, {rate:,.0f} edges/s "
                 f"({ours.batches} transactions of ≤ {args.batch_edges:,} edges)"
             )
-            per_row_rate, subset = float("nan"), "-"
+            per_row_rate, subset = None, "-"
             if not args.no_per_row:
                 n_sub = min(per_row_a if name == "a" else 1, n_ckpt)
                 max_edges = per_ckpt if name == "a" else min(per_row_b, per_ckpt)
@@ -457,12 +497,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{timing.measured_s:.2f} s; extrapolated to all {n_edges:,} edges: "
                     f"{estimate:,.1f} s, {per_row_rate:,.0f} edges/s"
                 )
-            rows.append((s, n_ckpt, per_ckpt, n_edges, ours, rate, per_row_rate, subset))
+            row = Row(s, n_ckpt, per_ckpt, n_edges, ours, rate, per_row_rate, subset)
+            rows.append(row)
             keys[f"edges_per_s_{s.label}"] = f"{rate:.0f}"
             keys[f"ours_s_{s.label}"] = f"{ours.best:.3f}"
-            if per_row_rate == per_row_rate:
-                keys[f"per_row_edges_per_s_{s.label}"] = f"{per_row_rate:.0f}"
-                keys[f"speedup_vs_per_row_{s.label}"] = f"{rate / per_row_rate:.1f}"
+            if row.per_row_rate is not None and row.speedup is not None:
+                keys[f"per_row_edges_per_s_{s.label}"] = f"{row.per_row_rate:.0f}"
+                keys[f"speedup_vs_per_row_{s.label}"] = f"{row.speedup:.1f}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -472,11 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     print("-" * len(header))
-    for s, n_ckpt, per_ckpt, n_edges, ours, rate, per_row_rate, subset in rows:
-        speedup = rate / per_row_rate
+    for r in rows:
+        per_row = f"{r.per_row_rate:,.0f}" if r.per_row_rate is not None else "-"
+        speedup = f"{r.speedup:.1f}" if r.speedup is not None else "-"
         print(
-            f"{s.name.upper() + ' ' + s.label:<10}{n_ckpt:>6}{per_ckpt:>11,}{n_edges:>11,}"
-            f"{ours.best:>9.2f}{rate:>14,.0f}{per_row_rate:>17,.0f}{speedup:>9.1f}  {subset}"
+            f"{r.scenario.name.upper() + ' ' + r.scenario.label:<10}{r.n_checkpoints:>6}"
+            f"{r.per_checkpoint:>11,}{r.edges:>11,}{r.ours.best:>9.2f}{r.rate:>14,.0f}"
+            f"{per_row:>17}{speedup:>9}  {r.subset}"
         )
     print()
     print(
@@ -485,14 +528,14 @@ def main(argv: list[str] | None = None) -> int:
         "row, timed on the subset shown and extrapolated to the scenario (per checkpoint: nodes, "
         "NEXT, commit; per edge; close)."
     )
-    failed = [f"{r[0].name.upper()}: {p}" for r in rows for p in r[4].problems]
+    failed = [f"{r.scenario.name.upper()}: {p}" for r in rows for p in r.ours.problems]
     if failed:
         print()
         print("CHECK FAILED (ours stored something other than its input):")
         for line in failed:
             print(f"  {line}")
-    rates = [r[5] for r in rows]
-    speedups = [r[5] / r[6] for r in rows if r[6] == r[6]]
+    rates = [r.rate for r in rows]
+    speedups = [r.speedup for r in rows if r.speedup is not None]
     final = {"edges_per_s": f"{min(rates):.0f}"}
     if speedups:
         final["speedup_vs_per_row"] = f"{min(speedups):.1f}"

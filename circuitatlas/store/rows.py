@@ -134,7 +134,7 @@ def checkpoint_rows(run_id: str, frames: CheckpointFrames) -> CheckpointRows:
     if comps.name.duplicated().any():
         dup = comps.name[comps.name.duplicated()].iloc[0]
         raise CircuitAtlasError(f"{where}: component {dup!r} appears twice")
-    unknown = (set(edges.source) | set(edges.target)) - set(comps.name)
+    unknown = (set(edges.source.unique()) | set(edges.target.unique())) - set(comps.name)
     if unknown:
         raise CircuitAtlasError(
             f"{where}: edges name components that are not in its components: {sorted(unknown)[:5]}"
