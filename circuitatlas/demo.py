@@ -90,6 +90,6 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         table.to_string(index=False),
         "",
         f"largest gain of the task metric (mean log-prob on the repeat) ends at step {jump}.",
-        f'try: circuitatlas query --store {url} "MATCH (r:Run) RETURN r.run_id, r.model"',
+        f"try: circuitatlas runs --store {url}   (and `circuitatlas query --help`)",
     ]
     return "\n".join(lines)

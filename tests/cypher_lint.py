@@ -10,6 +10,7 @@ given here. `$parameters` are not checked: the driver supplies them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -22,50 +23,24 @@ LINT_SCRIPT = LINTER_DIR / "lint.mjs"
 LINTER_PACKAGE = LINTER_DIR / "node_modules" / "@neo4j-cypher" / "language-support"
 NEO4J_STATEMENT_DIR = REPO_ROOT / "circuitatlas" / "store" / "cypher" / "neo4j"
 
-# The project's graph schema, as the linter should know it.
-LABELS: tuple[str, ...] = ("Run", "Checkpoint", "Component", "Circuit", "CircuitAtlasSchema")
-RELATIONSHIP_TYPES: tuple[str, ...] = (
-    "HAS_CHECKPOINT",
-    "HAS_COMPONENT",
-    "INFLUENCES",
-    "NEXT",
-    "IN_CIRCUIT",
-    "HAS_CIRCUIT",
-)
-PROPERTY_KEYS: tuple[str, ...] = (
-    "run_id",
-    "model",
-    "task",
-    "ablation",
-    "n_prompts",
-    "seq_len",
-    "seed",
-    "n_checkpoints",
-    "created_at",
-    "version",
-    "config",
-    "planned_steps",
-    "key",
-    "step",
-    "loss",
-    "metric",
-    "name",
-    "kind",
-    "layer",
-    "head",
-    "effect",
-    "prev_token_score",
-    "induction_score",
-    "weight",
-    "similarity",
-    "std",
-    "direct_weight",
-    "direct_similarity",
-    "direct_std",
-    "schema_version",
-    "arch",
-    "revision",
-)
+# The project's graph schema, as the linter should know it: read from the embedded store's table
+# definitions (circuitatlas/store/cypher/ladybug/schema.cypher), the one place it is declared, so
+# a Neo4j statement that names a label, type or property the store does not have is flagged.
+_SCHEMA_FILE = REPO_ROOT / "circuitatlas" / "store" / "cypher" / "ladybug" / "schema.cypher"
+_TABLE = re.compile(r"CREATE (NODE|REL) TABLE IF NOT EXISTS (\w+)\s*\(([^;]*)\)\s*;", re.S)
+_PROPERTY = re.compile(r"^\s*(\w+)\s+[A-Z]", re.M)
+
+
+def _declared_schema() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    labels, types, keys = [], [], set()
+    for kind, name, body in _TABLE.findall(_SCHEMA_FILE.read_text()):
+        (labels if kind == "NODE" else types).append(name)
+        items = body.replace("\n", " ").split(",")
+        keys |= {m for item in items for m in _PROPERTY.findall(item)} - {"FROM", "PRIMARY"}
+    return tuple(labels), tuple(types), tuple(sorted(keys))
+
+
+LABELS, RELATIONSHIP_TYPES, PROPERTY_KEYS = _declared_schema()
 
 LINT_TIMEOUT_S = 300
 

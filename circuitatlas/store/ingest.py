@@ -35,7 +35,6 @@ class IngestReport:
 
     run_id: str
     store: str
-    selected: list[int]  # steps of this shard
     written: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # already in the store
 
@@ -65,6 +64,16 @@ def shard_steps(steps: list[int], shard: tuple[int, int]) -> list[int]:
     return steps[i - 1 :: n]
 
 
+def _start(
+    store: StoreBase, run: RunRecord, shard: tuple[int, int]
+) -> tuple[IngestReport, list[int]]:
+    """The report so far (this shard's stored steps skipped) and the steps left to write."""
+    mine = shard_steps(list(run.planned_steps), shard)
+    stored = set(store.stored_steps(run.run_id))
+    report = IngestReport(run.run_id, store.url, skipped=[s for s in mine if s in stored])
+    return report, [s for s in mine if s not in stored]
+
+
 def ingest_plan(
     store: StoreBase, plan: RunPlan, shard: tuple[int, int] = (1, 1), progress: bool = True
 ) -> IngestReport:
@@ -72,10 +81,8 @@ def ingest_plan(
     from tqdm.auto import tqdm
 
     run = RunRecord.from_config(plan.config)
-    mine = set(shard_steps([r.step for r in plan.refs], shard))
-    stored = set(store.stored_steps(run.run_id))
-    report = IngestReport(run.run_id, store.url, sorted(mine), skipped=sorted(mine & stored))
-    todo = [r for r in plan.refs if r.step in mine - stored]
+    report, steps = _start(store, run, shard)
+    todo = [r for r in plan.refs if r.step in set(steps)]
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
         for frames in sweep_checkpoints(plan, todo, progress=False):
             bar.set_postfix_str(f"step {frames.step}")
@@ -131,28 +138,29 @@ def ingest_sweep(
     from tqdm.auto import tqdm
 
     run = RunRecord.from_config(result.config)
-    mine = shard_steps(list(run.planned_steps), shard)
-    stored = set(store.stored_steps(run.run_id))
-    report = IngestReport(run.run_id, store.url, sorted(mine), [], [s for s in mine if s in stored])
-    todo = [s for s in mine if s not in stored]
+    report, todo = _start(store, run, shard)
     batch: list[CheckpointFrames] = []
+    batch_size = 0  # edges in the batch
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
 
         def flush() -> None:
             steps = [f.step for f in batch]
             if store.write_checkpoints(run, batch) == len(steps):
                 report.written.extend(steps)
-            else:  # another writer stored some of them meanwhile
-                now = set(store.stored_steps(run.run_id)) - stored - set(report.written)
+            else:  # another writer stored some of them meanwhile: they count as skipped
+                before = set(report.skipped) | set(report.written)
+                now = set(store.stored_steps(run.run_id)) - before
                 report.written.extend(s for s in steps if s in now)
                 report.skipped.extend(s for s in steps if s not in now)
             bar.update(len(batch))
             batch.clear()
 
         for frames in sweep_frames(result, todo):
-            if batch and sum(len(f.edges) for f in batch) + len(frames.edges) > batch_edges:
+            if batch and batch_size + len(frames.edges) > batch_edges:
                 flush()
+                batch_size = 0
             batch.append(frames)
+            batch_size += len(frames.edges)
         if batch:
             flush()
     return report

@@ -90,7 +90,7 @@ class LadybugStore(StoreBase):
         return f"store {self.path}: cannot open ({message.splitlines()[0]})"
 
     def _tables(self) -> set[str]:
-        frame = self._conn.execute("CALL show_tables() RETURN name").get_as_df()
+        frame = self._read("tables")
         return set(frame["name"])
 
     def _check_schema(self) -> None:

@@ -1,0 +1,3 @@
+// The tables of the database (an empty database is a new store).
+CALL show_tables()
+RETURN name
