@@ -29,6 +29,7 @@ NEO4J_STATEMENT_DIR = REPO_ROOT / "circuitatlas" / "store" / "cypher" / "neo4j"
 _SCHEMA_FILE = REPO_ROOT / "circuitatlas" / "store" / "cypher" / "ladybug" / "schema.cypher"
 _TABLE = re.compile(r"CREATE (NODE|REL) TABLE IF NOT EXISTS (\w+)\s*\(([^;]*)\)\s*;", re.S)
 _PROPERTY = re.compile(r"^\s*(\w+)\s+[A-Z]", re.M)
+_ADDED = re.compile(r"ALTER TABLE \w+ ADD IF NOT EXISTS (\w+) ")
 
 
 def _declared_schema() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -37,6 +38,7 @@ def _declared_schema() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...
         (labels if kind == "NODE" else types).append(name)
         items = body.replace("\n", " ").split(",")
         keys |= {m for item in items for m in _PROPERTY.findall(item)} - {"FROM", "PRIMARY"}
+    keys |= set(_ADDED.findall(_SCHEMA_FILE.read_text()))
     return tuple(labels), tuple(types), tuple(sorted(keys))
 
 

@@ -26,8 +26,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from circuitatlas.analytics.centrality import Graph, centralities
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.pipeline import CheckpointFrames
+from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.rows import (
     CHECKPOINT_COLUMNS,
     COMPONENT_FRAME_COLUMNS,
@@ -126,6 +128,10 @@ class StoreBase(ABC):
     @abstractmethod
     def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
         """In one transaction, :meth:`_write_statements` with the backend's bulk writer."""
+
+    @abstractmethod
+    def _write_analysis(self, rows: AnalysisRows) -> None:
+        """Write an analysis's rows in one transaction (see :meth:`write_analysis`)."""
 
     @abstractmethod
     def cypher(self, query: str, **params: Any) -> pd.DataFrame:
@@ -262,6 +268,40 @@ class StoreBase(ABC):
                 {"step": "int64", **dict.fromkeys(EDGE_PROPERTIES, "float64")}
             )
         return frame[EDGE_FRAME_COLUMNS].reset_index(drop=True)
+
+    # --- analytics ---------------------------------------------------------------------------
+    #: True when :meth:`centralities_of` computes (and with ``write`` stores) the centralities in
+    #: the database itself; the write-back then leaves them out.
+    computes_in_database = False
+
+    def analysis_graph(self, run_id: str, step: int, tau: float, measure: str) -> Graph:
+        """The graph of one stored checkpoint at ``tau`` (every component; edges whose
+        ``measure`` similarity is below ``tau`` and whose weight is positive)."""
+        names = self._read("component_names", checkpoint_key=checkpoint_key(run_id, step))
+        edges = self._read(
+            "graph_edges", checkpoint_key=checkpoint_key(run_id, step), tau=tau, measure=measure
+        )
+        return Graph.from_edges(names["name"].tolist(), edges)
+
+    def centralities_of(
+        self, run_id: str, step: int, graph: Graph, tau: float, measure: str, write: bool
+    ) -> pd.DataFrame:
+        """``name`` + ``METRICS`` of one checkpoint's ``graph`` (computed here with igraph).
+
+        A backend that computes in the database (Neo4j with GDS) overrides this, reads the
+        checkpoint from the database instead of ``graph`` and, with ``write``, stores the values.
+        """
+        return centralities(graph)
+
+    def begin_analysis(self, run_id: str) -> None:
+        """Called before an analysis that writes: a backend that writes centralities as it
+        computes them marks the run's stored analysis as incomplete here."""
+
+    def write_analysis(self, rows: AnalysisRows) -> None:
+        """Write an analysis back (component, checkpoint and run properties) in one transaction."""
+        if not getattr(self, "writable", False):
+            raise CircuitAtlasError(f"store {self.url} was opened read-only")
+        self._write_analysis(rows)
 
     def _check_step(self, run_id: str, step: int) -> None:
         steps = self.stored_steps(run_id)

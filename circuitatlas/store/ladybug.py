@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.base import (
     SCHEMA_NAME,
     SCHEMA_VERSION,
@@ -104,6 +105,8 @@ class LadybugStore(StoreBase):
                     f"circuitatlas reads version {SCHEMA_VERSION}; use a new store path or the "
                     f"matching circuitatlas"
                 )
+            if self.writable:  # add what later versions declare (analytics columns)
+                self._transaction(self._create_schema, False)
             return
         if tables:
             raise CircuitAtlasError(
@@ -113,10 +116,12 @@ class LadybugStore(StoreBase):
         if self.writable:
             self._transaction(self._create_schema)
 
-    def _create_schema(self) -> None:
+    def _create_schema(self, new: bool = True) -> None:
+        """Every statement of ``schema.cypher`` (each idempotent); a new store gets its version."""
         for text in statements(self.dialect, "schema"):
             self._conn.execute(text)
-        self._run("schema_version_write", name=SCHEMA_NAME, version=SCHEMA_VERSION)
+        if new:
+            self._run("schema_version_write", name=SCHEMA_NAME, version=SCHEMA_VERSION)
 
     # --- primitives --------------------------------------------------------------------------
     def _run(self, name: str, /, **params: Any) -> Any:
@@ -130,7 +135,11 @@ class LadybugStore(StoreBase):
         try:
             out = body(*args)
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            try:
+                self._conn.execute("ROLLBACK")
+            except RuntimeError as e:  # a failed statement has rolled the transaction back
+                if "No active transaction" not in str(e):
+                    raise
             raise
         self._conn.execute("COMMIT")
         return out
@@ -158,6 +167,18 @@ class LadybugStore(StoreBase):
         ):
             if len(frame):
                 self._run(name, rows=pa.Table.from_pandas(frame, preserve_index=False))
+
+    def _write_analysis(self, rows: AnalysisRows) -> None:
+        self._transaction(self._write_analysis_rows, rows)
+
+    def _write_analysis_rows(self, rows: AnalysisRows) -> None:
+        for name, frame in (
+            ("analysis_components_write", rows.components),
+            ("analysis_checkpoints_write", rows.checkpoints),
+        ):
+            if len(frame):
+                self._run(name, rows=pa.Table.from_pandas(frame, preserve_index=False))
+        self._run("analysis_run_write", run_id=rows.run_id, **rows.run)
 
     # --- user Cypher -------------------------------------------------------------------------
     def cypher(self, query: str, **params: Any) -> pd.DataFrame:

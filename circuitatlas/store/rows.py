@@ -35,8 +35,10 @@ def checkpoint_key(run_id: str, step: int) -> str:
     return f"{run_id}/{int(step)}"
 
 
-def component_keys(run_id: str, step: int, names: pd.Series) -> pd.Series:
-    """Unique keys of component nodes."""
+def component_keys(run_id: str, step: int | pd.Series, names: pd.Series) -> pd.Series:
+    """Unique keys of component nodes (``step`` one step, or one per name)."""
+    if isinstance(step, pd.Series):
+        return f"{run_id}/" + step.astype("int64").astype(str) + "/" + names.astype(str)
     return f"{run_id}/{int(step)}/" + names.astype(str)
 
 

@@ -1,2 +1,4 @@
-// COPY matches columns by position: the subquery names them in the table's order.
-COPY Checkpoint FROM (LOAD FROM $rows RETURN key, run_id, step, loss, metric)
+// COPY matches columns by position: the column list and the subquery name them in one order
+// (analytics columns are left null until `circuitatlas analyze` writes them).
+COPY Checkpoint(key, run_id, step, loss, metric)
+FROM (LOAD FROM $rows RETURN key, run_id, step, loss, metric)

@@ -19,3 +19,37 @@ CREATE REL TABLE IF NOT EXISTS INFLUENCES(
   std DOUBLE, direct_weight DOUBLE, direct_similarity DOUBLE, direct_std DOUBLE
 );
 CREATE REL TABLE IF NOT EXISTS NEXT(FROM Component TO Component);
+// Analytics properties (circuitatlas analyze), added to stores written before them too:
+// every statement of this file is idempotent and runs on each writable open.
+ALTER TABLE Component ADD IF NOT EXISTS in_degree INT64;
+ALTER TABLE Component ADD IF NOT EXISTS out_degree INT64;
+ALTER TABLE Component ADD IF NOT EXISTS in_strength DOUBLE;
+ALTER TABLE Component ADD IF NOT EXISTS out_strength DOUBLE;
+ALTER TABLE Component ADD IF NOT EXISTS betweenness DOUBLE;
+ALTER TABLE Component ADD IF NOT EXISTS closeness DOUBLE;
+ALTER TABLE Component ADD IF NOT EXISTS pagerank DOUBLE;
+ALTER TABLE Component ADD IF NOT EXISTS role STRING;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS tau DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS measure STRING;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS cost STRING;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS top_k INT64;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS n_nodes INT64;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS n_edges INT64;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS density DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS mean_weight DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS weight_gini DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS weight_tail_index DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS spreader_jaccard DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS gatherer_jaccard DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS gatekeeper_jaccard DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS role_stability DOUBLE;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS reconfiguration BOOL;
+ALTER TABLE Checkpoint ADD IF NOT EXISTS phase STRING;
+ALTER TABLE Run ADD IF NOT EXISTS analysis_tau DOUBLE;
+ALTER TABLE Run ADD IF NOT EXISTS analysis_measure STRING;
+ALTER TABLE Run ADD IF NOT EXISTS analysis_cost STRING;
+ALTER TABLE Run ADD IF NOT EXISTS analysis_top_k INT64;
+ALTER TABLE Run ADD IF NOT EXISTS phase_boundaries INT64[];
+ALTER TABLE Run ADD IF NOT EXISTS phase_labels STRING[];
+ALTER TABLE Run ADD IF NOT EXISTS reconfigurations INT64[];
+ALTER TABLE Run ADD IF NOT EXISTS analyzed_at STRING;

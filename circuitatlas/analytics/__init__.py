@@ -1,0 +1,1 @@
+"""Complex-network analytics of a stored run: centralities, roles and training phases."""

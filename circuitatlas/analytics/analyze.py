@@ -1,0 +1,198 @@
+"""``analyze``: centralities, roles and phases of a stored run, written back to the store.
+
+For each stored checkpoint, the graph at τ (see :mod:`circuitatlas.analytics.centrality`) gives
+per-component centralities (in the database with GDS on Neo4j, with igraph beside the embedded
+store) and per-checkpoint statistics; roles and their stability (:mod:`.roles`) and phases
+(:mod:`.phases`) follow from those. ``write=True`` stores everything on the run's nodes, with τ,
+the measure, the cost transform and k recorded on every Checkpoint and on the Run, so a later
+analysis with another τ replaces every value.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from circuitatlas.analytics.centrality import COST, METRICS, graph_stats
+from circuitatlas.analytics.phases import DEFAULT_PENALTY, Phases, phases
+from circuitatlas.analytics.roles import (
+    DEFAULT_RECONFIGURATION,
+    DEFAULT_TOP_K,
+    ROLES,
+    role_labels,
+    stability,
+    top_sets,
+)
+from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.store.analysis_rows import CHECKPOINT_ANALYSIS, analysis_rows
+from circuitatlas.store.base import MEASURES, StoreBase
+
+DEFAULT_TAU = 0.7
+TAU_RANGE = (0.0, 2.0)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What an analysis is computed with (all recorded in the store)."""
+
+    tau: float = DEFAULT_TAU
+    measure: str = "total"
+    top_k: int = DEFAULT_TOP_K
+    reconfiguration: float = DEFAULT_RECONFIGURATION
+    penalty: float = DEFAULT_PENALTY
+
+    def check(self) -> None:
+        """Raise a one-line error for a setting out of range."""
+        lo, hi = TAU_RANGE
+        if not lo < self.tau <= hi:
+            raise CircuitAtlasError(
+                f"--tau {self.tau}: give a threshold in (0, 2] (an edge is kept when its "
+                f"similarity, a cosine, is below it; 0.7 is the source paper's)"
+            )
+        if self.measure not in MEASURES:
+            raise CircuitAtlasError(f"--edges {self.measure}: give one of {', '.join(MEASURES)}")
+        if self.top_k < 1:
+            raise CircuitAtlasError(f"--top-k {self.top_k}: give a positive number")
+        if not 0 <= self.reconfiguration <= 1:
+            raise CircuitAtlasError(
+                f"--reconfiguration {self.reconfiguration}: give a Jaccard threshold in [0, 1]"
+            )
+        if self.penalty <= 0:
+            raise CircuitAtlasError(f"--penalty {self.penalty}: give a positive number")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysis of one run: per-component and per-checkpoint frames, roles and phases."""
+
+    run_id: str
+    settings: AnalysisSettings
+    components: pd.DataFrame  # step, name, METRICS, role
+    checkpoints: pd.DataFrame  # step, loss, metric, CHECKPOINT_ANALYSIS
+    roles: dict[int, dict[str, list[str]]]  # step → role → top-k names
+    phases: Phases
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reconfigurations(self) -> list[int]:
+        """Steps flagged as reconfiguration events."""
+        flagged = self.checkpoints[self.checkpoints["reconfiguration"]]
+        return [int(s) for s in flagged["step"]]
+
+    def last_roles(self) -> dict[str, list[str]]:
+        """The top-k sets of the last checkpoint."""
+        return self.roles[max(self.roles)] if self.roles else {r: [] for r in ROLES}
+
+
+def analyze(
+    store: StoreBase | str | Path,
+    run_id: str,
+    tau: float = DEFAULT_TAU,
+    *,
+    measure: str = "total",
+    top_k: int = DEFAULT_TOP_K,
+    reconfiguration: float = DEFAULT_RECONFIGURATION,
+    penalty: float = DEFAULT_PENALTY,
+    write: bool = True,
+    progress: bool = False,
+) -> Analysis:
+    """Analyze ``run_id`` at ``tau`` and (with ``write``) store the results on its nodes.
+
+    ``store`` is an open store or a store URL (opened writable when ``write``).
+    """
+    settings = AnalysisSettings(tau, measure, top_k, reconfiguration, penalty)
+    settings.check()
+    with _opened(store, write) as opened:
+        return _analyze(opened, run_id, settings, write, progress)
+
+
+@contextmanager
+def _opened(store: StoreBase | str | Path, writable: bool) -> Iterator[StoreBase]:
+    if isinstance(store, StoreBase):
+        yield store
+        return
+    from circuitatlas.store import open_store
+
+    opened = open_store(store, writable=writable)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _analyze(
+    store: StoreBase, run_id: str, settings: AnalysisSettings, write: bool, progress: bool
+) -> Analysis:
+    checkpoints = store.checkpoints(run_id)  # raises for an unknown run
+    if checkpoints.empty:
+        raise CircuitAtlasError(
+            f"run {run_id} has no stored checkpoint; ingest some first (`circuitatlas ingest`)"
+        )
+    if write and not getattr(store, "writable", False):
+        raise CircuitAtlasError(f"store {store.url} was opened read-only; open it writable")
+    steps = sorted(int(s) for s in checkpoints["step"])
+    if write:
+        store.begin_analysis(run_id)
+    metric_frames, stats = [], []
+    for step in tqdm(steps, desc=f"analyze τ={settings.tau:g}", unit="ckpt", disable=not progress):
+        graph = store.analysis_graph(run_id, step, settings.tau, settings.measure)
+        frame = store.centralities_of(
+            run_id, step, graph, settings.tau, settings.measure, write=write
+        )
+        metric_frames.append(frame.assign(step=step))
+        stats.append({"step": step, **graph_stats(graph)})
+    components = pd.concat(metric_frames, ignore_index=True)[["step", "name", *METRICS]]
+    components = components.astype({"in_degree": "int64", "out_degree": "int64"})
+    sets = top_sets(components, settings.top_k)
+    components["role"] = role_labels(components, sets)
+    trajectory = pd.DataFrame(stats).merge(checkpoints[["step", "loss", "metric"]], on="step")
+    found = phases(trajectory, settings.penalty)
+    table = trajectory.merge(stability(sets, settings.reconfiguration), on="step")
+    table["phase"] = table["step"].map(found.per_step)
+    table = table.assign(
+        tau=settings.tau, measure=settings.measure, cost=COST, top_k=settings.top_k
+    )[["step", "loss", "metric", *CHECKPOINT_ANALYSIS]]
+    empty = table.loc[table["n_edges"] == 0, "step"].tolist()
+    notes = []
+    if empty:
+        notes.append(
+            f"at τ={settings.tau:g} ({settings.measure}) {len(empty)} of {len(steps)} "
+            f"checkpoints have no edge (steps {_shorten(empty)}); their metrics are zero"
+        )
+        warnings.warn(notes[-1], stacklevel=3)
+    analysis = Analysis(run_id, settings, components, table, sets, found, notes)
+    if write:
+        _write_back(store, analysis)
+    return analysis
+
+
+def _write_back(store: StoreBase, analysis: Analysis) -> None:
+    settings = analysis.settings
+    if store.computes_in_database:  # the centralities are stored already
+        components = analysis.components[["step", "name", "role"]]
+    else:
+        components = analysis.components
+    run: dict[str, Any] = {
+        "analysis_tau": settings.tau,
+        "analysis_measure": settings.measure,
+        "analysis_cost": COST,
+        "analysis_top_k": settings.top_k,
+        "phase_boundaries": analysis.phases.boundaries,
+        "phase_labels": analysis.phases.labels,
+        "reconfigurations": analysis.reconfigurations,
+        "analyzed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    checkpoints = analysis.checkpoints.drop(columns=["loss", "metric"])
+    store.write_analysis(analysis_rows(analysis.run_id, components, checkpoints, run))
+
+
+def _shorten(steps: list[int], n: int = 8) -> str:
+    return ", ".join(map(str, steps[:n])) + (" …" if len(steps) > n else "")

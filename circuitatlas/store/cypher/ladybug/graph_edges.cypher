@@ -1,0 +1,9 @@
+// One checkpoint's graph at $tau: edges whose $measure ('total' or 'direct') similarity is below
+// $tau and whose weight is positive, with that measure's weight.
+MATCH (:Checkpoint {key: $checkpoint_key})-[:HAS_COMPONENT]->(s:Component)
+MATCH (s)-[e:INFLUENCES]->(t:Component)
+WITH s, t,
+     CASE $measure WHEN 'direct' THEN e.direct_similarity ELSE e.similarity END AS similarity,
+     CASE $measure WHEN 'direct' THEN e.direct_weight ELSE e.weight END AS weight
+WHERE similarity < $tau AND weight > 0
+RETURN s.name AS source, t.name AS target, weight
