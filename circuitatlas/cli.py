@@ -393,6 +393,150 @@ def query_cmd(cypher: str, params: tuple[str, ...], store_url: str | None, fmt: 
         _echo_frame(store.cypher(cypher, **values), fmt)
 
 
+def _parse_taus(text: str) -> list[float]:
+    """``0.3,0.5,0.7`` → thresholds (each checked by the analysis)."""
+    try:
+        taus = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CircuitAtlasError(
+            f"--tau-sweep {text!r}: give thresholds separated by commas, e.g. 0.3,0.5,0.7,0.9"
+        ) from None
+    if not taus:
+        raise CircuitAtlasError("--tau-sweep: give at least one threshold, e.g. 0.3,0.5,0.7,0.9")
+    return taus
+
+
+def _pick_run(store: Any, run_id: str | None) -> str:
+    """``--run``, or the store's only run when it holds one."""
+    if run_id is not None:
+        return run_id
+    known = store.runs().run_id.tolist()
+    if len(known) == 1:
+        return str(known[0])
+    hint = f"one of {', '.join(known)}" if known else "the store holds no run; ingest one first"
+    raise CircuitAtlasError(f"--run: give the run to analyze ({hint})")
+
+
+def _listed(frame: Any) -> Any:
+    """List cells as space-separated text, for a table or CSV."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list)).any():
+            out[column] = out[column].map(lambda v: " ".join(map(str, v)) if v else "-")
+    return out
+
+
+@main.command("analyze", context_settings=CONTEXT)
+@click.option("--run", "run_id", default=None, help="Run id (default: the store's only run).")
+@_store_option
+@click.option(
+    "--tau",
+    type=float,
+    default=0.7,
+    show_default=True,
+    help="Keep an edge when its similarity is below TAU, in (0, 2].",
+)
+@click.option(
+    "--edges",
+    "measure",
+    type=click.Choice(["total", "direct"]),
+    default="total",
+    show_default=True,
+    help="Which effect the graph is built from.",
+)
+@click.option("--top-k", type=int, default=3, show_default=True, help="Members of each role.")
+@click.option(
+    "--reconfiguration",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Flag a checkpoint when its role stability (mean Jaccard) falls below this.",
+)
+@click.option(
+    "--penalty",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Change-point penalty (higher: fewer phases).",
+)
+@click.option(
+    "--tau-sweep",
+    default=None,
+    metavar="T1,T2,…",
+    help="Report phases and roles per threshold against --tau instead; writes nothing.",
+)
+@_format_option
+@_friendly
+def analyze_cmd(
+    run_id: str | None,
+    store_url: str | None,
+    tau: float,
+    measure: str,
+    top_k: int,
+    reconfiguration: float,
+    penalty: float,
+    tau_sweep: str | None,
+    fmt: str,
+) -> None:
+    """Centralities, roles and training phases of a stored run, written back to the store.
+
+    Per checkpoint, on the graph of edges whose similarity is below TAU: in/out degree and
+    strength, betweenness (edge cost 1/weight), closeness, PageRank per component; |V|, |E|,
+    density, mean weight, Gini and tail index of the weights per checkpoint; the top-k spreaders,
+    gatherers and gatekeepers, their stability and reconfiguration events; phases from change
+    points of |V|, |E| and the task metric. On Neo4j the centralities run in the database (GDS).
+    A later analysis with another TAU replaces every value.
+
+    \b
+    Examples:
+      circuitatlas analyze --store demo-run/circuitatlas.lbdb
+      circuitatlas analyze --run 4800ca1244c7 --tau 0.5 --edges direct --top-k 5
+      circuitatlas analyze --tau-sweep 0.3,0.5,0.7,0.9 --format csv > tau-sweep.csv
+      circuitatlas analyze --store neo4j://localhost:7687 --run 4800ca1244c7
+    """
+    import warnings
+
+    from circuitatlas.analytics.analyze import AnalysisSettings, analysis_table, analyze
+    from circuitatlas.analytics.thresholds import tau_sweep as sweep_taus
+    from circuitatlas.store import open_store
+
+    settings = AnalysisSettings(tau, measure, top_k, reconfiguration, penalty)
+    settings.check()
+    taus = _parse_taus(tau_sweep) if tau_sweep is not None else None
+    with (
+        open_store(store_url, writable=taus is None) as store,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        run_id = _pick_run(store, run_id)
+        if taus is not None:
+            frame = sweep_taus(store, run_id, taus, tau, settings=settings, progress=True)
+        else:
+            result = analyze(
+                store,
+                run_id,
+                tau,
+                measure=measure,
+                top_k=top_k,
+                reconfiguration=reconfiguration,
+                penalty=penalty,
+                progress=True,
+            )
+    for note in caught:
+        click.echo(f"warning: {note.message}", err=True)
+    if taus is not None:
+        _echo_frame(frame if fmt == "json" else _listed(frame), fmt)
+    elif fmt != "table":
+        _echo_frame(result.checkpoints, fmt)
+    else:
+        click.echo(
+            f"run {run_id}: analyzed {len(result.checkpoints)} checkpoints at τ={tau:g} "
+            f"({measure} effects, edge cost 1/weight, top-{top_k}) → {store.url}\n"
+        )
+        _echo_frame(analysis_table(result.checkpoints), fmt)
+        click.echo("\n" + result.summary())
+
+
 @main.command("demo", context_settings=CONTEXT)
 @click.option(
     "--out",

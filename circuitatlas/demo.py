@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from circuitatlas.analytics.analyze import DEFAULT_TAU, analyze
 from circuitatlas.ingest import toy
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
 from circuitatlas.store import check_store, open_store
@@ -80,6 +81,7 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         table = summary_table(
             checkpoints, store.components(plan.run_id), store.edges(plan.run_id), log
         )
+        analysis = analyze(store, plan.run_id, DEFAULT_TAU, progress=True)
     jump = checkpoints.set_index("step").metric.diff().idxmax()
     lines = [
         note,
@@ -90,6 +92,12 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         table.to_string(index=False),
         "",
         f"largest gain of the task metric (mean log-prob on the repeat) ends at step {jump}.",
-        f"try: circuitatlas runs --store {url}   (and `circuitatlas query --help`)",
+        "",
+        f"analyzed at τ={DEFAULT_TAU:g} (total effects) and written back to the store:",
+        analysis.summary(),
+        *(f"warning: {note}" for note in analysis.warnings),
+        "",
+        f"try: circuitatlas analyze --store {url} --tau-sweep 0.3,0.5,0.7,0.9",
+        f"     circuitatlas runs --store {url}   (and `circuitatlas query --help`)",
     ]
     return "\n".join(lines)

@@ -91,6 +91,25 @@ class Analysis:
         """The top-k sets of the last checkpoint."""
         return self.roles[max(self.roles)] if self.roles else {r: [] for r in ROLES}
 
+    def summary(self) -> str:
+        """Phases, boundaries, reconfiguration events and the last checkpoint's roles, as text."""
+        steps = self.checkpoints["step"].tolist()
+        starts = [steps[0], *self.phases.boundaries]
+        ends = [steps[steps.index(b) - 1] for b in self.phases.boundaries] + [steps[-1]]
+        segments = " → ".join(
+            f"{label} [{lo}–{hi}]" if lo != hi else f"{label} [{lo}]"
+            for label, lo, hi in zip(self.phases.labels, starts, ends, strict=True)
+        )
+        events = ", ".join(map(str, self.reconfigurations)) or "none"
+        bounds = ", ".join(map(str, self.phases.boundaries)) or "none"
+        last = self.last_roles()
+        roles = " · ".join(f"{role}s {', '.join(last[role]) or '(none)'}" for role in ROLES)
+        return (
+            f"phases: {segments}\n"
+            f"phase boundaries at steps: {bounds}; reconfiguration events at steps: {events}\n"
+            f"last checkpoint (step {steps[-1]}): {roles}"
+        )
+
 
 def analyze(
     store: StoreBase | str | Path,
@@ -192,6 +211,26 @@ def _write_back(store: StoreBase, analysis: Analysis) -> None:
     }
     checkpoints = analysis.checkpoints.drop(columns=["loss", "metric"])
     store.write_analysis(analysis_rows(analysis.run_id, components, checkpoints, run))
+
+
+def analysis_table(checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """A compact view of an analysis's checkpoint frame for printing."""
+    view = pd.DataFrame(
+        {
+            "step": checkpoints["step"],
+            "metric": checkpoints["metric"].round(3),
+            "|V|": checkpoints["n_nodes"],
+            "|E|": checkpoints["n_edges"],
+            "density": checkpoints["density"].round(3),
+            "mean_w": checkpoints["mean_weight"].round(3),
+            "gini": checkpoints["weight_gini"].round(3),
+            "tail": checkpoints["weight_tail_index"].astype(float).round(2),
+            "stability": checkpoints["role_stability"].astype(float).round(2),
+            "event": checkpoints["reconfiguration"].map({True: "reconf", False: ""}),
+            "phase": checkpoints["phase"],
+        }
+    )
+    return view.fillna({"tail": float("nan")})
 
 
 def _shorten(steps: list[int], n: int = 8) -> str:

@@ -120,7 +120,7 @@ def gini(values: np.ndarray) -> float:
 
 
 def hill_tail_index(values: np.ndarray) -> float | None:
-    """Hill estimator α of the upper tail from the k = ⌈√n⌉ largest values (``None`` if undefined)."""
+    """Hill estimate α of the upper tail from the ⌈√n⌉ largest values (``None``: undefined)."""
     x = np.sort(np.asarray(values, dtype=np.float64))[::-1]
     n = x.size
     if n < 3:

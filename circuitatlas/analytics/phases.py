@@ -16,6 +16,7 @@ The task metric is higher-is-better (a mean log-prob).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -82,7 +83,7 @@ def phases(trajectory: pd.DataFrame, penalty: float = DEFAULT_PENALTY) -> Phases
     metric_scale = float(metric.max() - metric.min()) if metric.size else 0.0
     bounds = [0, *starts, len(frame)]
     labels, per_step = [], []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in pairwise(bounds):
         label = label_segment(edges[lo:hi], metric[lo:hi], edge_scale, metric_scale)
         labels.append(label)
         per_step += [label] * (hi - lo)

@@ -1,8 +1,8 @@
 """Analytics results → keyed rows for the write-back (pure, no database).
 
 The properties an analysis writes, per node kind (their types are declared with the embedded
-store's columns in ``cypher/ladybug/schema.cypher``; Neo4j is schemaless). Every analysis writes every
-property of every node of the run, so a later analysis with another τ replaces all of them.
+store's columns in ``cypher/ladybug/schema.cypher``; Neo4j is schemaless). Every analysis writes
+every property of every node of the run, so a later analysis with another τ replaces them all.
 """
 
 from __future__ import annotations

@@ -293,7 +293,7 @@ class StoreBase(ABC):
         """
         return centralities(graph)
 
-    def begin_analysis(self, run_id: str) -> None:
+    def begin_analysis(self, run_id: str) -> None:  # noqa: B027 (a hook; most backends need none)
         """Called before an analysis that writes: a backend that writes centralities as it
         computes them marks the run's stored analysis as incomplete here."""
 
