@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,11 +45,16 @@ class Graph:
     weights: np.ndarray
 
     @classmethod
-    def from_edges(cls, names: list[str], edges: pd.DataFrame) -> Graph:
-        """``names`` (every component) and a frame of ``source, target, weight`` (kept edges)."""
-        index = pd.Index(names)
-        if not index.is_unique:
-            raise ValueError("component names must be unique")
+    def from_edges(
+        cls, names: list[str], edges: pd.DataFrame, ids: list[Any] | None = None
+    ) -> Graph:
+        """``names`` (every component) and a frame of ``source, target, weight`` (kept edges).
+
+        The edges name their ends by name, or by ``ids`` (one per name) when given.
+        """
+        index = pd.Index(names if ids is None else ids)
+        if not index.is_unique or len(set(names)) != len(names):
+            raise ValueError("component names (and ids) must be unique")
         sources = index.get_indexer(edges["source"])
         targets = index.get_indexer(edges["target"])
         if (sources < 0).any() or (targets < 0).any():

@@ -277,11 +277,10 @@ class StoreBase(ABC):
     def analysis_graph(self, run_id: str, step: int, tau: float, measure: str) -> Graph:
         """The graph of one stored checkpoint at ``tau`` (every component; edges whose
         ``measure`` similarity is below ``tau`` and whose weight is positive)."""
-        names = self._read("component_names", checkpoint_key=checkpoint_key(run_id, step))
-        edges = self._read(
-            "graph_edges", checkpoint_key=checkpoint_key(run_id, step), tau=tau, measure=measure
-        )
-        return Graph.from_edges(names["name"].tolist(), edges)
+        key = checkpoint_key(run_id, step)
+        nodes = self._read("component_names", checkpoint_key=key)
+        edges = self._read("graph_edges", checkpoint_key=key, tau=tau, measure=measure)
+        return Graph.from_edges(nodes["name"].tolist(), edges, ids=nodes["id"].tolist())
 
     def centralities_of(
         self, run_id: str, step: int, graph: Graph, tau: float, measure: str, write: bool

@@ -1,4 +1,5 @@
-// Names of one checkpoint's components: the node set of its graph at any threshold.
+// One checkpoint's components, the node set of its graph at any threshold: an id (the node's
+// offset in its table, what graph_edges returns) and the name.
 MATCH (:Checkpoint {key: $checkpoint_key})-[:HAS_COMPONENT]->(c:Component)
-RETURN c.name AS name
+RETURN offset(id(c)) AS id, c.name AS name
 ORDER BY name

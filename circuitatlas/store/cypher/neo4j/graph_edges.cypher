@@ -1,9 +1,10 @@
 // One checkpoint's graph at $tau: edges whose $measure ('total' or 'direct') similarity is below
-// $tau and whose weight is positive, with that measure's weight.
+// $tau and whose weight is positive, with that measure's weight; nodes as component_names' ids
+// (ids rather than names: reading a name for every edge would cost most of the read).
 MATCH (:Checkpoint {key: $checkpoint_key})-[:HAS_COMPONENT]->(s:Component)
 MATCH (s)-[e:INFLUENCES]->(t:Component)
 WITH s, t,
      CASE $measure WHEN 'direct' THEN e.direct_similarity ELSE e.similarity END AS similarity,
      CASE $measure WHEN 'direct' THEN e.direct_weight ELSE e.weight END AS weight
 WHERE similarity < $tau AND weight > 0
-RETURN s.name AS source, t.name AS target, weight
+RETURN elementId(s) AS source, elementId(t) AS target, weight
