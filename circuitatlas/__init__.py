@@ -1,14 +1,20 @@
 """circuitatlas: a transformer's training run as a time-stamped causal graph of its components."""
 
+from importlib import import_module
 from typing import Any
 
 __version__ = "0.1.0"
 
+# Public API, imported on first use so `import circuitatlas` stays light (no torch, no store).
+_LAZY = {
+    "open_store": "circuitatlas.store",
+    "analyze": "circuitatlas.analytics.analyze",
+    "tau_sweep": "circuitatlas.analytics.thresholds",
+}
+
 
 def __getattr__(name: str) -> Any:
-    """``circuitatlas.open_store`` without importing the store (and torch) on ``import``."""
-    if name == "open_store":
-        from circuitatlas.store import open_store
-
-        return open_store
+    """``circuitatlas.open_store``, ``circuitatlas.analyze`` and ``circuitatlas.tau_sweep``."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'circuitatlas' has no attribute {name!r}")

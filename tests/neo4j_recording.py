@@ -4,6 +4,13 @@ transaction boundary the Neo4j backend sends, and answers reads from a small in-
 Only what cannot run here (a live Neo4j) is replaced; the backend code under test is the real
 one. Answers: ``schema_version`` and ``checkpoint_steps`` come from what was "committed" so far,
 so an ingest through it behaves like one against an empty database.
+
+It is a ``neo4j.Driver`` (the graphdatascience client accepts nothing else) and also answers what
+that client sends, auto-commit ``session.run`` and ``execute_query`` included: ``gds.version()``,
+the Cypher projection of a checkpoint whose graph a test gave with :meth:`add_graph`, the graph
+catalog procedures, and the centrality procedures in stream and write mode, computed here the way
+GDS defines them (see :mod:`circuitatlas.store.gds`; PageRank unnormalized, without dangling
+redistribution, unless the L1Norm scaler is asked for).
 """
 
 from __future__ import annotations
@@ -12,6 +19,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import neo4j
+import numpy as np
+import pandas as pd
+from neo4j.exceptions import Neo4jError
+
+from circuitatlas.analytics.centrality import Graph
+from circuitatlas.store.statements import statement
+
+GDS_VERSION = "2.13.2"
+_PROCEDURE = re.compile(r"^CALL (gds\.[\w.]+)\(")
+
 
 @dataclass
 class Call:
@@ -19,16 +37,27 @@ class Call:
 
     query: str
     params: dict[str, Any]
+    metadata: dict[str, Any] | None = None  # transaction metadata (the GDS client sends some)
 
 
 @dataclass
 class Transaction:
-    """One managed transaction: its access mode, its statements and how it ended."""
+    """One transaction: its access mode, its statements and how it ended.
+
+    ``kind`` is how it was run: ``managed`` (``session.execute_read/write``), ``auto-commit``
+    (``session.run``) or ``execute_query``.
+    """
 
     mode: str
     database: str | None
     calls: list[Call] = field(default_factory=list)
     outcome: str = "open"  # committed | rolled back
+    kind: str = "managed"
+
+
+class _Summary:
+    notifications = None
+    gql_status_objects: tuple = ()
 
 
 class _Result:
@@ -41,23 +70,42 @@ class _Result:
     def data(self) -> list[dict[str, Any]]:
         return self._rows
 
-    def consume(self) -> None:
-        return None
+    def consume(self) -> _Summary:
+        return _Summary()
+
+    def to_df(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return pd.DataFrame(self._rows, columns=self._keys)
+
+
+def _text(query: Any) -> tuple[str, dict[str, Any] | None]:
+    """A query's text and metadata (the GDS client sends ``neo4j.Query`` objects)."""
+    if isinstance(query, neo4j.Query):
+        return str(query.text), dict(query.metadata or {})
+    return query, None
 
 
 class _Tx:
     def __init__(self, driver: RecordingDriver, record: Transaction) -> None:
         self._driver, self._record = driver, record
 
-    def run(self, query: str, parameters: dict[str, Any] | None = None, **kw: Any) -> _Result:
+    def run(self, query: Any, parameters: dict[str, Any] | None = None, **kw: Any) -> _Result:
         params = {**(parameters or {}), **kw}
-        self._record.calls.append(Call(query, params))
-        return self._driver.answer(query, params, self._record)
+        text, metadata = _text(query)
+        self._record.calls.append(Call(text, params, metadata))
+        return self._driver.answer(text, params, self._record)
 
 
 class _Session:
     def __init__(self, driver: RecordingDriver, database: str | None, mode: str) -> None:
         self._driver, self._database, self._mode = driver, database, mode
+
+    def run(self, query: Any, parameters: dict[str, Any] | None = None, **kw: Any) -> _Result:
+        """An auto-commit transaction of one statement."""
+        mode = "READ" if self._mode in ("READ", "r") else "WRITE"
+        return self._driver.one_statement("auto-commit", mode, self._database, query, parameters)
+
+    def last_bookmarks(self) -> neo4j.Bookmarks:
+        return neo4j.Bookmarks()
 
     def __enter__(self) -> _Session:
         return self
@@ -84,23 +132,89 @@ class _Session:
         return self._managed("WRITE", work, *args)
 
 
-class RecordingDriver:
-    """Records sessions (access mode, database) and managed transactions."""
+class RecordingDriver(neo4j.Driver):
+    """Records sessions (access mode, database) and transactions; answers as described above.
 
-    def __init__(self, schema_version: int | None = None) -> None:
+    ``gds_version=None`` answers ``gds.version()`` as a server without GDS does; ``fail_on``
+    makes every statement that contains it fail with a client error.
+    """
+
+    def __init__(
+        self,
+        schema_version: int | None = None,
+        gds_version: str | None = GDS_VERSION,
+        fail_on: str | None = None,
+    ) -> None:
+        # no connection pool: every method the code under test uses is answered here
         self.transactions: list[Transaction] = []
         self.sessions: list[dict[str, Any]] = []
         self.schema_version = schema_version
         self.steps: dict[str, set[int]] = {}
         self.configs: dict[str, str] = {}
         self.closed = False
+        self._closed = False
+        self.gds_version = gds_version
+        self.fail_on = fail_on
+        self.graphs: dict[str, Graph] = {}  # checkpoint key → its graph at the τ asked for
+        self.node_ids: dict[str, list[int]] = {}  # checkpoint key → Neo4j node id of each name
+        self.names_by_id: dict[int, tuple[str, str]] = {}  # node id → (checkpoint key, name)
+        self.catalog: dict[str, str] = {}  # projected graph name → checkpoint key
+        self.written: dict[int, dict[str, Any]] = {}  # node id → properties written by GDS
 
-    def session(self, database: str | None = None, default_access_mode: str = "WRITE") -> _Session:
+    def __del__(self) -> None:
+        return None
+
+    @property
+    def encrypted(self) -> bool:
+        return False
+
+    def session(
+        self, database: str | None = None, default_access_mode: str = "WRITE", **config: Any
+    ) -> _Session:
         self.sessions.append({"database": database, "mode": default_access_mode})
         return _Session(self, database, default_access_mode)
 
+    def verify_connectivity(self, **config: Any) -> None:
+        return None
+
+    def execute_query(
+        self,
+        query_: Any,
+        parameters_: dict[str, Any] | None = None,
+        routing_: Any = neo4j.RoutingControl.WRITE,
+        database_: str | None = None,
+        impersonated_user_: str | None = None,
+        bookmark_manager_: Any = None,
+        auth_: Any = None,
+        result_transformer_: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        mode = "READ" if routing_ == neo4j.RoutingControl.READ else "WRITE"
+        result = self.one_statement(
+            "execute_query", mode, database_, query_, {**(parameters_ or {}), **kwargs}
+        )
+        if result_transformer_ is None or result_transformer_ is neo4j.Result.to_df:
+            return result.to_df()
+        return result_transformer_(result)
+
     def close(self) -> None:
         self.closed = True
+        self._closed = True
+
+    def one_statement(
+        self, kind: str, mode: str, database: str | None, query: Any, params: dict[str, Any] | None
+    ) -> _Result:
+        """Run one statement in a transaction of its own (auto-commit or execute_query)."""
+        record = Transaction(mode, database, kind=kind)
+        self.transactions.append(record)
+        try:
+            result = _Tx(self, record).run(query, dict(params or {}))
+        except BaseException:
+            record.outcome = "rolled back"
+            raise
+        record.outcome = "committed"
+        self.commit(record)
+        return result
 
     def calls(self) -> list[Call]:
         """Every statement sent, in order."""
@@ -118,6 +232,14 @@ class RecordingDriver:
                     self.steps.setdefault(row["run_id"], set()).add(row["step"])
 
     def answer(self, query: str, params: dict[str, Any], record: Transaction) -> _Result:
+        if self.fail_on is not None and self.fail_on in query:
+            raise Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Procedure.ProcedureCallFailed",
+                message="injected failure\nmore detail",
+            )
+        gds = self.answer_gds(query, params)
+        if gds is not None:
+            return gds
         if "RETURN s.version AS version" in query:
             rows = [] if self.schema_version is None else [{"version": self.schema_version}]
             return _Result(["version"], rows)
@@ -129,3 +251,225 @@ class RecordingDriver:
             return _Result(["config"], [] if config is None else [{"config": config}])
         # any other read: no rows, with the columns the statement names (as a server would)
         return _Result(re.findall(r"\bAS (\w+)", query.split("RETURN")[-1]), [])
+
+    # --- the GDS side --------------------------------------------------------------------------
+    def add_graph(self, checkpoint_key: str, graph: Graph) -> None:
+        """What the projection of ``checkpoint_key`` yields (its graph at the τ a test asks for)."""
+        start = 1000 + 37 * len(self.names_by_id)  # node ids unlike positions
+        ids = [start + 3 * i for i in range(graph.n)]
+        self.graphs[checkpoint_key] = graph
+        self.node_ids[checkpoint_key] = ids
+        for node_id, name in zip(ids, graph.names, strict=True):
+            self.names_by_id[node_id] = (checkpoint_key, name)
+
+    def answer_gds(self, query: str, params: dict[str, Any]) -> _Result | None:
+        """The answer to a GDS statement, or None when ``query`` is none."""
+        if query.strip() == "RETURN gds.version()":
+            if self.gds_version is None:
+                raise Neo4jError._hydrate_neo4j(
+                    code="Neo.ClientError.Statement.SyntaxError",
+                    message="Unknown function 'gds.version' (line 1, column 8 (offset: 7))",
+                )
+            return _Result(["gds.version()"], [{"gds.version()": self.gds_version}])
+        if query == statement("neo4j", "gds_project"):
+            return self._project(params)
+        if query == statement("neo4j", "gds_node_names"):
+            rows = [
+                {"node_id": i, "name": self.names_by_id[i][1]}
+                for i in params["node_ids"]
+                if i in self.names_by_id
+            ]
+            return _Result(["node_id", "name"], rows)
+        if query == statement("neo4j", "gds_written"):
+            key = params["checkpoint_key"]
+            rows = []
+            for node_id, name in zip(
+                self.node_ids.get(key, []), self.graphs[key].names, strict=True
+            ):
+                props = self.written.get(node_id, {})
+                row = {"name": name, **{m: props.get(m) for m in _METRIC_KEYS}}
+                for degree in ("in_degree", "out_degree"):  # the statement stores them as integers
+                    if row[degree] is not None:
+                        row[degree] = int(row[degree])
+                rows.append(row)
+            rows.sort(key=lambda r: r["name"])
+            return _Result(["name", *_METRIC_KEYS], rows)
+        match = _PROCEDURE.match(query.strip())
+        if match is None:
+            return None
+        procedure = match.group(1)
+        if procedure == "gds.graph.drop":
+            return self._drop(params)
+        if procedure == "gds.graph.list":
+            asked = params.get("graphName", params.get("graph_name"))
+            names = [asked] if asked else list(self.catalog)
+            rows = [
+                _graph_info(n, self.graphs[self.catalog[n]]) for n in names if n in self.catalog
+            ]
+            for row in rows:
+                row["degreeDistribution"] = {"min": 0, "max": 0, "mean": 0.0}
+            return _Result([*_GRAPH_INFO_KEYS, "degreeDistribution"], rows)
+        algorithm, mode = procedure.removeprefix("gds.").rsplit(".", 1)
+        return self._algorithm(algorithm, mode, params["graph_name"], params["config"])
+
+    def _project(self, params: dict[str, Any]) -> _Result:
+        key, name = params["checkpoint_key"], params["graph_name"]
+        graph = self.graphs.get(key)
+        if graph is None or graph.n == 0:  # no row aggregated: the function returns null
+            return _Result(["graph"], [{"graph": None}])
+        if name in self.catalog:
+            raise Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Procedure.ProcedureCallFailed",
+                message=f"Graph {name} already exists",
+            )
+        self.catalog[name] = key
+        result = {
+            "graphName": name,
+            "nodeCount": graph.n,
+            "relationshipCount": int(graph.weights.size),
+            "projectMillis": 3,
+            "configuration": {"readConcurrency": 4},
+            "query": statement("neo4j", "gds_project"),
+        }
+        return _Result(["graph"], [{"graph": result}])
+
+    def _drop(self, params: dict[str, Any]) -> _Result:
+        asked = params.get("graph_name", params.get("graphName"))
+        rows = []
+        for name in asked if isinstance(asked, list) else [asked]:
+            key = self.catalog.pop(name, None)
+            if key is not None:
+                rows.append(_graph_info(name, self.graphs[key]))
+            elif params.get("failIfMissing", True):
+                raise Neo4jError._hydrate_neo4j(
+                    code="Neo.ClientError.Procedure.ProcedureCallFailed",
+                    message=f"Graph with name `{name}` does not exist",
+                )
+        return _Result(_GRAPH_INFO_KEYS, rows)
+
+    def _algorithm(
+        self, algorithm: str, mode: str, graph_name: str, config: dict[str, Any]
+    ) -> _Result:
+        key = self.catalog.get(graph_name)
+        if key is None:
+            raise Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Procedure.ProcedureCallFailed",
+                message=f"Graph with name `{graph_name}` does not exist",
+            )
+        graph = self.graphs[key]
+        weight_property = config.get("relationshipWeightProperty")
+        if weight_property is not None and graph.weights.size == 0:
+            raise Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Procedure.ProcedureCallFailed",
+                message=f"Relationship weight property `{weight_property}` not found",
+            )
+        scores = gds_scores(algorithm, graph, config)
+        ids = self.node_ids[key]
+        if mode == "stream":
+            rows = [{"nodeId": i, "score": float(v)} for i, v in zip(ids, scores, strict=True)]
+            return _Result(["nodeId", "score"], rows)
+        if mode != "write":
+            raise NotImplementedError(f"gds.{algorithm}.{mode}")
+        for node_id, value in zip(ids, scores, strict=True):
+            self.written.setdefault(node_id, {})[config["writeProperty"]] = float(value)
+        row = {
+            "nodePropertiesWritten": graph.n,
+            "preProcessingMillis": 0,
+            "computeMillis": 1,
+            "postProcessingMillis": 0,
+            "writeMillis": 1,
+            "centralityDistribution": {"min": float(scores.min()), "max": float(scores.max())},
+            "configuration": config,
+        }
+        if algorithm == "pageRank":
+            row |= {"ranIterations": 5, "didConverge": True}
+        return _Result(list(row), [row])
+
+
+_METRIC_KEYS = [
+    "in_degree",
+    "out_degree",
+    "in_strength",
+    "out_strength",
+    "betweenness",
+    "closeness",
+    "pagerank",
+]
+_GRAPH_INFO_KEYS = [
+    "graphName",
+    "database",
+    "databaseLocation",
+    "configuration",
+    "memoryUsage",
+    "sizeInBytes",
+    "nodeCount",
+    "relationshipCount",
+    "creationTime",
+    "modificationTime",
+    "schemaWithOrientation",
+    "density",
+]
+
+
+def _graph_info(name: str, graph: Graph) -> dict[str, Any]:
+    return {
+        "graphName": name,
+        "database": "neo4j",
+        "databaseLocation": "local",
+        "configuration": {},
+        "memoryUsage": "1 KiB",
+        "sizeInBytes": 1024,
+        "nodeCount": graph.n,
+        "relationshipCount": int(graph.weights.size),
+        "creationTime": "2025-01-01T00:00:00Z",
+        "modificationTime": "2025-01-01T00:00:00Z",
+        "schemaWithOrientation": {"nodes": {}, "relationships": {}, "graphProperties": {}},
+        "density": 0.0,
+    }
+
+
+def gds_scores(algorithm: str, graph: Graph, config: dict[str, Any]) -> np.ndarray:
+    """One GDS algorithm's scores on ``graph`` (node order), as GDS defines them."""
+    import igraph as ig
+
+    n = graph.n
+    g = ig.Graph(n=n, edges=np.column_stack([graph.sources, graph.targets]), directed=True)
+    weight_property = config.get("relationshipWeightProperty")
+    values = {"weight": graph.weights, "cost": graph.costs(), None: None}[weight_property]
+    if algorithm == "degree":
+        orientation = config.get("orientation", "NATURAL")
+        index = graph.sources if orientation == "NATURAL" else graph.targets
+        contribution = np.ones(index.size) if values is None else values
+        return np.bincount(index, weights=contribution, minlength=n).astype(np.float64)
+    if algorithm == "betweenness":
+        weights = None if values is None else values.tolist()
+        return np.asarray(g.betweenness(directed=True, weights=weights), dtype=np.float64)
+    if algorithm == "closeness":
+        distances = np.asarray(g.distances(mode="out"), dtype=np.float64)  # [source, target]
+        np.fill_diagonal(distances, np.inf)
+        reached = np.isfinite(distances)
+        component = reached.sum(axis=0)
+        farness = np.where(reached, distances, 0.0).sum(axis=0)
+        closeness = np.divide(component, farness, out=np.zeros(n), where=farness > 0)
+        if config.get("useWassermanFaust", False):
+            closeness *= component / max(n - 1, 1)
+        return closeness
+    if algorithm == "pageRank":
+        d = config.get("dampingFactor", 0.85)
+        w = np.ones(graph.sources.size) if values is None else values
+        out = np.bincount(graph.sources, weights=w, minlength=n)
+        x = np.full(n, 1.0 - d)
+        for _ in range(config.get("maxIterations", 20)):
+            share = np.divide(x, out, out=np.zeros(n), where=out > 0)[graph.sources] * w
+            new = (1.0 - d) + d * np.bincount(graph.targets, weights=share, minlength=n)
+            done = np.abs(new - x).max() <= config.get("tolerance", 1e-7)
+            x = new
+            if done:
+                break
+        scaler = str(config.get("scaler", "NONE")).lower()
+        if scaler == "l1norm":
+            x = x / np.abs(x).sum()
+        elif scaler != "none":
+            raise NotImplementedError(f"scaler {scaler}")
+        return x
+    raise NotImplementedError(f"gds.{algorithm}")

@@ -171,7 +171,8 @@ def _analyze(
     components = pd.concat(metric_frames, ignore_index=True)[["step", "name", *METRICS]]
     components = components.astype({"in_degree": "int64", "out_degree": "int64"})
     sets = top_sets(components, settings.top_k)
-    components["role"] = role_labels(components, sets)
+    # typed columns, so an all-null column keeps its type on the way to the store
+    components["role"] = role_labels(components, sets).astype("string")
     trajectory = pd.DataFrame(stats).merge(checkpoints[["step", "loss", "metric"]], on="step")
     found = phases(trajectory, settings.penalty)
     table = trajectory.merge(stability(sets, settings.reconfiguration), on="step")
@@ -179,6 +180,8 @@ def _analyze(
     table = table.assign(
         tau=settings.tau, measure=settings.measure, cost=COST, top_k=settings.top_k
     )[["step", "loss", "metric", *CHECKPOINT_ANALYSIS]]
+    floats = ["weight_tail_index", "role_stability", *(f"{r}_jaccard" for r in ROLES)]
+    table = table.astype({**dict.fromkeys(floats, "float64"), "reconfiguration": bool})
     empty = table.loc[table["n_edges"] == 0, "step"].tolist()
     notes = []
     if empty:

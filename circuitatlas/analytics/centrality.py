@@ -76,7 +76,9 @@ def centralities(graph: Graph) -> pd.DataFrame:
     """``name`` plus every metric of ``METRICS``, one row per node, in ``graph.names`` order."""
     import igraph as ig
 
-    g = ig.Graph(n=graph.n, edges=np.column_stack([graph.sources, graph.targets]), directed=True)
+    # a list of pairs builds the graph several times faster than an ndarray does
+    pairs = list(zip(graph.sources.tolist(), graph.targets.tolist(), strict=True))
+    g = ig.Graph(n=graph.n, edges=pairs, directed=True)
     weights = graph.weights.tolist()
     frame = pd.DataFrame({"name": graph.names})
     frame["in_degree"] = np.asarray(g.indegree(), dtype=np.int64)

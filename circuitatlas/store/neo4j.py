@@ -5,6 +5,11 @@ driver retries transient failures), each table sent as ``UNWIND $rows`` batches 
 ``batch_size`` rows. Constraints are created idempotently on a writable open. Reads and user
 Cypher run in READ access mode, so Neo4j itself refuses a write.
 
+Analytics: centralities are computed in the database with the Graph Data Science library
+(:mod:`circuitatlas.store.gds`, through the official ``graphdatascience`` client on this store's
+driver) and, for an analysis that writes, stored there by GDS itself; the rest of the analysis
+is written back in one managed transaction.
+
 Credentials come from ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` (or ``user:password@`` in the URL)
 and never appear in output: messages show the URL without its user info.
 """
@@ -17,11 +22,20 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 
+from circuitatlas.analytics.centrality import Graph
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, StoreBase
-from circuitatlas.store.rows import BatchRows, CheckpointRows, RunRecord, plain_records
+from circuitatlas.store.rows import (
+    BatchRows,
+    CheckpointRows,
+    RunRecord,
+    checkpoint_key,
+    plain_records,
+)
 from circuitatlas.store.statements import statement, statements
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -61,6 +75,7 @@ class Neo4jStore(StoreBase):
     """
 
     dialect = "neo4j"
+    computes_in_database = True
 
     def __init__(
         self,
@@ -77,6 +92,7 @@ class Neo4jStore(StoreBase):
         self.batch_size = batch_size
         self.database = database or os.environ.get("NEO4J_DATABASE") or None
         self._user = credentials(url)[0]
+        self._gds: Any = None  # the GDS client, made on first use
         self._driver = driver if driver is not None else self._connect(url)
         try:
             self._check_schema()
@@ -199,13 +215,80 @@ class Neo4jStore(StoreBase):
         for chunk in batches(rows, self.batch_size):
             tx.run(text, {**params, "rows": chunk}).consume()
 
+    # --- analytics ---------------------------------------------------------------------------
+    def centralities_of(
+        self, run_id: str, step: int, graph: Graph, tau: float, measure: str, write: bool
+    ) -> pd.DataFrame:
+        """``name`` + ``METRICS`` of one checkpoint at ``tau``, computed in Neo4j with GDS.
+
+        ``graph`` (the same graph, read by the caller) is not used: GDS projects it from the
+        database. With ``write`` GDS also stores every metric on the ``Component`` nodes.
+        """
+        if write and not self.writable:
+            raise CircuitAtlasError(f"store {self.url} was opened read-only")
+        key = checkpoint_key(run_id, step)
+        try:
+            return self._gds_client().centralities(key, float(tau), measure, write)
+        except CircuitAtlasError:
+            raise
+        except Exception as e:
+            raise self._gds_error(e) from None
+
+    def _gds_client(self) -> Any:
+        if self._gds is None:
+            from circuitatlas.store.gds import GdsCentralities
+
+            self._gds = GdsCentralities(self._driver, self.database)
+        return self._gds
+
+    def _gds_error(self, e: BaseException) -> BaseException:
+        """An error of the GDS client as one clear line (a server without GDS named as such)."""
+        from circuitatlas.store.gds import NO_GDS, gds_missing, unwrap
+
+        e = unwrap(e)
+        if gds_missing(e):
+            return CircuitAtlasError(f"Neo4j at {self.url} {NO_GDS}")
+        return self._error(e)
+
+    def begin_analysis(self, run_id: str) -> None:
+        """Mark the run's stored analysis incomplete (its settings and every checkpoint's τ
+        removed, in one transaction) before GDS writes centralities checkpoint by checkpoint."""
+        if not self.writable:
+            raise CircuitAtlasError(f"store {self.url} was opened read-only")
+        self._session_call(
+            WRITE, _consume, statement(self.dialect, "analysis_clear"), {"run_id": run_id}
+        )
+
+    def _write_analysis(self, rows: AnalysisRows) -> None:
+        self._session_call(WRITE, self._write_analysis_in_transaction, rows)
+
+    def _write_analysis_in_transaction(self, tx: Any, rows: AnalysisRows) -> None:
+        for name, frame in (
+            ("analysis_components_write", rows.components),
+            ("analysis_checkpoints_write", rows.checkpoints),
+        ):
+            records = [
+                {"key": record.pop("key"), "properties": record} for record in plain_records(frame)
+            ]
+            self._unwind(tx, name, records)
+        properties = {k: _plain(v) for k, v in rows.run.items()}
+        _consume(
+            tx,
+            statement(self.dialect, "analysis_run_write"),
+            {"run_id": rows.run_id, "properties": properties},
+        )
+
     # --- user Cypher -------------------------------------------------------------------------
     def cypher(self, query: str, **params: Any) -> pd.DataFrame:
         """Run user Cypher in a READ session; Neo4j refuses writes and nothing changes."""
         return self._session_call(READ, _fetch, query, params)
 
     def close(self) -> None:
-        """Close the driver."""
+        """Close the GDS client and the driver."""
+        gds = getattr(self, "_gds", None)
+        if gds is not None:
+            self._gds = None
+            gds.close()
         driver = getattr(self, "_driver", None)
         if driver is not None:
             driver.close()
@@ -221,3 +304,14 @@ def _fetch(tx: Any, query: str, params: dict[str, Any]) -> pd.DataFrame:
 
 def _consume(tx: Any, query: str, params: dict[str, Any]) -> None:
     tx.run(query, params).consume()
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as plain Python (numpy scalars and arrays, lists, NaN → None)."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value
