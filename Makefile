@@ -38,6 +38,7 @@ test: $(STAMP) $(CYPHER_LINT) lint
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/sweep.py
 	$(PY) benchmarks/store.py
+	$(PY) benchmarks/analytics.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache tools/cypher-lint/node_modules
