@@ -555,7 +555,7 @@ def analyze_cmd(
 )
 @_friendly
 def demo_cmd(out: Path, seed: int, store_url: str | None) -> None:
-    """Train the toy run, ingest every checkpoint into the store and print what formed when.
+    """Train the toy run, ingest and analyze it in the store, and print what formed when.
 
     \b
     Examples:

@@ -1,4 +1,4 @@
-"""The demo: train the toy run, ingest it into the store, and summarize what formed when."""
+"""The demo: train the toy run, ingest and analyze it in the store, summarize what formed when."""
 
 from __future__ import annotations
 

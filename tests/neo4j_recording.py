@@ -2,15 +2,17 @@
 transaction boundary the Neo4j backend sends, and answers reads from a small in-memory table.
 
 Only what cannot run here (a live Neo4j) is replaced; the backend code under test is the real
-one. Answers: ``schema_version`` and ``checkpoint_steps`` come from what was "committed" so far,
-so an ingest through it behaves like one against an empty database.
+one. Answers: ``schema_version``, ``run_config``, ``checkpoint_steps``, ``checkpoints``,
+``component_names`` and ``graph_edges`` come from what was "committed" so far, so an ingest through
+it behaves like one against an empty database and an analysis reads back what was ingested.
 
 It is a ``neo4j.Driver`` (the graphdatascience client accepts nothing else) and also answers what
 that client sends, auto-commit ``session.run`` and ``execute_query`` included: ``gds.version()``,
-the Cypher projection of a checkpoint whose graph a test gave with :meth:`add_graph`, the graph
-catalog procedures, and the centrality procedures in stream and write mode, computed here the way
-GDS defines them (see :mod:`circuitatlas.store.gds`; PageRank unnormalized, without dangling
-redistribution, unless the L1Norm scaler is asked for).
+the Cypher projection of a checkpoint (the graph a test gave with :meth:`add_graph`, else the
+ingested one at the τ and measure asked for), the graph catalog procedures, and the centrality
+procedures in stream and write mode, computed here the way GDS defines them (see
+:mod:`circuitatlas.store.gds`; PageRank unnormalized, without dangling redistribution, unless the
+L1Norm scaler is asked for).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 from neo4j.exceptions import Neo4jError
 
 from circuitatlas.analytics.centrality import Graph
+from circuitatlas.store.rows import checkpoint_key
 from circuitatlas.store.statements import statement
 
 GDS_VERSION = "2.13.2"
@@ -155,9 +158,15 @@ class RecordingDriver(neo4j.Driver):
         self._closed = False
         self.gds_version = gds_version
         self.fail_on = fail_on
-        self.graphs: dict[str, Graph] = {}  # checkpoint key → its graph at the τ asked for
-        self.node_ids: dict[str, list[int]] = {}  # checkpoint key → Neo4j node id of each name
+        # what ingests committed: checkpoint key → its properties, its component names, its edges
+        self.checkpoint_nodes: dict[str, dict[str, Any]] = {}
+        self.components: dict[str, list[str]] = {}
+        self.edge_rows: dict[str, list[dict[str, Any]]] = {}
+        self.given: dict[str, Graph] = {}  # checkpoint key → the graph add_graph gave
+        self.graphs: dict[str, Graph] = {}  # checkpoint key → the graph it last projected
+        self.node_ids: dict[str, list[int]] = {}  # checkpoint key → node id of each graph name
         self.names_by_id: dict[int, tuple[str, str]] = {}  # node id → (checkpoint key, name)
+        self.id_of: dict[tuple[str, str], int] = {}  # (checkpoint key, name) → Neo4j node id
         self.catalog: dict[str, str] = {}  # projected graph name → checkpoint key
         self.written: dict[int, dict[str, Any]] = {}  # node id → properties written by GDS
 
@@ -230,6 +239,14 @@ class RecordingDriver(neo4j.Driver):
             if "CREATE (r)-[:HAS_CHECKPOINT]->" in call.query:
                 for row in call.params["rows"]:
                     self.steps.setdefault(row["run_id"], set()).add(row["step"])
+                    self.checkpoint_nodes[row["key"]] = dict(row)
+            if call.query == statement("neo4j", "components_write"):
+                for row in call.params["rows"]:
+                    self._add_node(row["checkpoint_key"], row["properties"]["name"])
+            if call.query == statement("neo4j", "edges_write"):
+                for row in call.params["rows"]:
+                    key = checkpoint_key(row["run_id"], row["step"])
+                    self.edge_rows.setdefault(key, []).append(row)
 
     def answer(self, query: str, params: dict[str, Any], record: Transaction) -> _Result:
         if self.fail_on is not None and self.fail_on in query:
@@ -249,18 +266,80 @@ class RecordingDriver(neo4j.Driver):
         if "RETURN r.config AS config" in query:
             config = self.configs.get(params["run_id"])
             return _Result(["config"], [] if config is None else [{"config": config}])
+        stored = self.answer_stored(query, params)
+        if stored is not None:
+            return stored
         # any other read: no rows, with the columns the statement names (as a server would)
         return _Result(re.findall(r"\bAS (\w+)", query.split("RETURN")[-1]), [])
 
+    # --- what an ingest stored -----------------------------------------------------------------
+    def _add_node(self, key: str, name: str) -> None:
+        """A new ``Component`` node of checkpoint ``key`` (its id unlike any position)."""
+        node_id = 1000 + 7 * len(self.names_by_id)
+        self.components.setdefault(key, []).append(name)
+        self.names_by_id[node_id] = (key, name)
+        self.id_of[(key, name)] = node_id
+
+    def element_id(self, key: str, name: str) -> str:
+        """The component's ``elementId`` (a string, as Neo4j 5 gives, unlike its name)."""
+        return f"4:circuitatlas:{self.id_of[(key, name)]}"
+
+    def kept_edges(self, key: str, tau: float, measure: str) -> list[tuple[str, str, float]]:
+        """The ingested edges of ``key`` at ``tau``: (source, target, weight), as ``graph_edges``
+        and ``gds_project`` select them (``measure`` similarity below ``tau``, weight positive)."""
+        prefix = "direct_" if measure == "direct" else ""
+        kept = []
+        for row in self.edge_rows.get(key, []):
+            similarity, weight = row[f"{prefix}similarity"], row[f"{prefix}weight"]
+            if similarity is not None and weight is not None and similarity < tau and weight > 0:
+                source, target = (row[k].split("/", 2)[2] for k in ("source_key", "target_key"))
+                kept.append((source, target, float(weight)))
+        return kept
+
+    def ingested_graph(self, key: str, tau: float, measure: str) -> Graph:
+        """The ingested graph of ``key`` at ``tau``: every component, the kept edges."""
+        edges = pd.DataFrame(
+            self.kept_edges(key, tau, measure), columns=["source", "target", "weight"]
+        )
+        return Graph.from_edges(sorted(self.components[key]), edges)
+
+    def answer_stored(self, query: str, params: dict[str, Any]) -> _Result | None:
+        """The answer to a read of what was ingested, or None when ``query`` is none."""
+        if query == statement("neo4j", "checkpoints"):
+            nodes = [c for c in self.checkpoint_nodes.values() if c["run_id"] == params["run_id"]]
+            nodes.sort(key=lambda c: c["step"])
+            return _Result(["checkpoint"], [{"checkpoint": dict(c)} for c in nodes])
+        key = params.get("checkpoint_key")
+        if query == statement("neo4j", "component_names"):
+            rows = [
+                {"id": self.element_id(key, name), "name": name}
+                for name in sorted(self.components.get(key, []))
+            ]
+            return _Result(["id", "name"], rows)
+        if query == statement("neo4j", "graph_edges"):
+            rows = [
+                {
+                    "source": self.element_id(key, source),
+                    "target": self.element_id(key, target),
+                    "weight": weight,
+                }
+                for source, target, weight in self.kept_edges(key, params["tau"], params["measure"])
+            ]
+            return _Result(["source", "target", "weight"], rows)
+        return None
+
     # --- the GDS side --------------------------------------------------------------------------
     def add_graph(self, checkpoint_key: str, graph: Graph) -> None:
-        """What the projection of ``checkpoint_key`` yields (its graph at the τ a test asks for)."""
-        start = 1000 + 37 * len(self.names_by_id)  # node ids unlike positions
-        ids = [start + 3 * i for i in range(graph.n)]
-        self.graphs[checkpoint_key] = graph
-        self.node_ids[checkpoint_key] = ids
-        for node_id, name in zip(ids, graph.names, strict=True):
-            self.names_by_id[node_id] = (checkpoint_key, name)
+        """What the projection of ``checkpoint_key`` yields, whatever τ it asks for (a test's
+        graph, with nodes of its own; without one, the projection reads what was ingested)."""
+        for name in graph.names:
+            self._add_node(checkpoint_key, name)
+        self.given[checkpoint_key] = graph
+        self._set_projection(checkpoint_key, graph)
+
+    def _set_projection(self, key: str, graph: Graph) -> None:
+        self.graphs[key] = graph
+        self.node_ids[key] = [self.id_of[(key, name)] for name in graph.names]
 
     def answer_gds(self, query: str, params: dict[str, Any]) -> _Result | None:
         """The answer to a GDS statement, or None when ``query`` is none."""
@@ -314,7 +393,9 @@ class RecordingDriver(neo4j.Driver):
 
     def _project(self, params: dict[str, Any]) -> _Result:
         key, name = params["checkpoint_key"], params["graph_name"]
-        graph = self.graphs.get(key)
+        graph = self.given.get(key)
+        if graph is None and key in self.components:
+            graph = self.ingested_graph(key, params["tau"], params["measure"])
         if graph is None or graph.n == 0:  # no row aggregated: the function returns null
             return _Result(["graph"], [{"graph": None}])
         if name in self.catalog:
@@ -323,6 +404,7 @@ class RecordingDriver(neo4j.Driver):
                 message=f"Graph {name} already exists",
             )
         self.catalog[name] = key
+        self._set_projection(key, graph)
         result = {
             "graphName": name,
             "nodeCount": graph.n,

@@ -319,5 +319,7 @@ def _node_frame(nodes: pd.Series, columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    extra = [c for c in frame.columns if c not in columns]
+    # other properties (analytics) only once written: the embedded store returns every column of
+    # its table, null until set, where Neo4j returns only the properties a node has
+    extra = [c for c in frame.columns if c not in columns and frame[c].notna().any()]
     return frame[columns + extra]

@@ -327,3 +327,36 @@ def test_the_top_level_api_takes_a_store_url(path, sweep):
     frame = circuitatlas.tau_sweep(str(path), sweep.run_id, [0.5])
     assert frame["tau"].tolist() == [0.5, 0.7]
     assert frame.set_index("tau").loc[0.7, "boundaries"] == result.phases.boundaries
+
+
+def test_a_store_written_before_the_analytics_columns_gets_them_on_a_writable_open(tmp_path, sweep):
+    """A store created with only the CREATE TABLE statements (as before analytics existed) is
+    upgraded in place by the next writable open, and keeps its data."""
+    import ladybug
+
+    from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION
+    from circuitatlas.store.statements import statement, statements
+
+    path = tmp_path / "old.lbdb"
+    db = ladybug.Database(str(path))
+    conn = ladybug.Connection(db)
+    for text in statements("ladybug", "schema"):
+        if text.startswith("CREATE"):
+            conn.execute(text)
+    conn.execute(
+        statement("ladybug", "schema_version_write"),
+        {"name": SCHEMA_NAME, "version": SCHEMA_VERSION},
+    )
+    conn.close()
+    db.close()
+    with open_store(path, writable=True) as store:
+        ingest_sweep(store, sweep, progress=False)
+        result = analyze(store, sweep.run_id, 0.7)
+    with open_store(path) as store:
+        stored = store.components(sweep.run_id)
+        assert store.counts(sweep.run_id)["edges"] == len(sweep.edges)
+    assert set(COMPONENT_ANALYSIS) <= set(stored.columns)
+    np.testing.assert_allclose(
+        stored.sort_values(["step", "name"])["pagerank"],
+        result.components.sort_values(["step", "name"])["pagerank"],
+    )

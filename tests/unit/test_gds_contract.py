@@ -1,7 +1,9 @@
 """Contract tests of the Neo4j analytics: what the Neo4j backend and the graphdatascience client
 send for centralities computed with GDS, and the analysis write-back, recorded by a stand-in
 driver (no Neo4j runs here). The stand-in answers the GDS procedures the way GDS defines them,
-so the frames that come back are compared with the embedded computation too.
+so the frames that come back are compared with the embedded computation too; and ``analyze()``
+end to end, on a sweep ingested through the backend into the stand-in, against the embedded
+store's analysis of the same sweep.
 
 Every recorded statement is also linted with Neo4j's own linter.
 """
@@ -9,6 +11,7 @@ Every recorded statement is also linted with Neo4j's own linter.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,18 +19,22 @@ import pytest
 from cypher_lint import lint
 from neo4j_recording import RecordingDriver, gds_scores
 
-from circuitatlas.analytics.centrality import DEGREE_METRICS, METRICS, Graph, centralities
+from circuitatlas.analytics.analyze import analyze
+from circuitatlas.analytics.centrality import COST, DEGREE_METRICS, METRICS, Graph, centralities
+from circuitatlas.analytics.roles import DEFAULT_TOP_K
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.synthetic import synthetic_sweep
+from circuitatlas.store import open_store as open_embedded
 from circuitatlas.store.analysis_rows import (
     CHECKPOINT_ANALYSIS,
     RUN_ANALYSIS,
     analysis_rows,
 )
-from circuitatlas.store.base import SCHEMA_VERSION
+from circuitatlas.store.base import MEASURES, SCHEMA_VERSION
 from circuitatlas.store.gds import GRAPH_NAME_PREFIX, PAGERANK_MAX_ITERATIONS, PAGERANK_TOLERANCE
+from circuitatlas.store.ingest import ingest_sweep
 from circuitatlas.store.neo4j import Neo4jStore
-from circuitatlas.store.rows import checkpoint_key
+from circuitatlas.store.rows import checkpoint_key, component_keys
 from circuitatlas.store.statements import statement, statement_names, statements
 
 TAU = 0.7
@@ -318,11 +325,13 @@ def analysis(sweep):
     return analysis_rows(sweep.run_id, components, checkpoints, run_values())
 
 
+BY_TEXT = {text: n for n in statement_names("neo4j") for text in statements("neo4j", n)}
+
+
 def named(calls) -> list[str]:
-    by_text = {text: n for n in statement_names("neo4j") for text in statements("neo4j", n)}
     for call in calls:
-        assert call.query in by_text, f"statement not from a .cypher file: {call.query[:80]}"
-    return [by_text[c.query] for c in calls]
+        assert call.query in BY_TEXT, f"statement not from a .cypher file: {call.query[:80]}"
+    return [BY_TEXT[c.query] for c in calls]
 
 
 def test_write_analysis_is_one_transaction_of_parameterized_batches(sweep):
@@ -407,3 +416,211 @@ def test_every_statement_of_an_analysis_passes_the_linter(sweep):
     results = lint({f"sent{i}": q for i, q in enumerate(sorted(sent))})
     problems = {name: diags for name, diags in results.items() if diags}
     assert not problems, problems
+
+
+# --- analyze() end to end: a sweep ingested through the backend, analyzed over the stand-in ----
+RUN_STEPS = [0, 1357, 2468, 3579, 4680, 5791, 6802, 7913]  # no statement text holds these
+RUN_TAU = 0.73
+# how the GDS client calls a procedure: every value a parameter
+CLIENT_CALL = re.compile(r"CALL gds(\.\w+)+\((\$\w+(, \$\w+)*)?\)( YIELD \w+(, \w+)*)?")
+
+
+@pytest.fixture(scope="module")
+def run_sweep():
+    return synthetic_sweep(n_layers=2, n_heads=2, steps=RUN_STEPS, seed=1)
+
+
+@pytest.fixture(scope="module")
+def embedded(run_sweep, tmp_path_factory):
+    """The embedded store's analysis of the same sweep, per measure (igraph's centralities)."""
+    store = open_embedded(tmp_path_factory.mktemp("embedded") / "x.lbdb", writable=True)
+    ingest_sweep(store, run_sweep, progress=False)
+    out = {m: analyze(store, run_sweep.run_id, RUN_TAU, measure=m, write=False) for m in MEASURES}
+    store.close()
+    return out
+
+
+def ingested(run_sweep, writable: bool = True):
+    """A Neo4j store over the stand-in, holding ``run_sweep`` ingested through the backend."""
+    driver = RecordingDriver()
+
+    def opened(writable: bool) -> Neo4jStore:
+        url = "neo4j://localhost"
+        return Neo4jStore(url, writable=writable, batch_size=BATCH, driver=driver, database="atlas")
+
+    ingest_sweep(opened(True), run_sweep, progress=False)
+    store = opened(writable)
+    driver.transactions.clear()
+    return store, driver
+
+
+def call_name(call) -> str:
+    """The call's statement name (its ``.cypher`` file), else what the GDS client called."""
+    if call.query == "RETURN gds.version()":
+        return "gds.version"
+    return BY_TEXT.get(call.query) or procedure(call)
+
+
+def first_names(driver) -> list[str]:
+    """The name of each transaction's first call, in order."""
+    return [call_name(t.calls[0]) for t in driver.transactions]
+
+
+def expected_names(write: bool) -> list[str]:
+    """``first_names`` of an analysis of RUN_STEPS: the reads, the clear (write), per step the
+    graph read then GDS (project, algorithms, read-back or names, drop), the write-back."""
+    mode = "write" if write else "stream"
+    gds = ["gds_project", *(f"{a}.{mode}" for a in ALGORITHMS)]
+    gds += ["gds_written" if write else "gds_node_names", "gds.graph.drop"]
+    names = ["run_config", "checkpoints", *(["analysis_clear"] if write else [])]
+    for i in range(len(RUN_STEPS)):
+        names += ["component_names", "graph_edges", *(["gds.version"] if i == 0 else []), *gds]
+    return names + (["analysis_components_write"] if write else [])
+
+
+def steps_of(driver) -> list[list]:
+    """The first calls of the transactions of each step (from its ``component_names`` read)."""
+    groups: list[list] = []
+    for call in (t.calls[0] for t in driver.transactions):
+        if call_name(call) == "component_names":
+            groups.append([])
+        if groups and not call_name(call).startswith("analysis_"):
+            groups[-1].append(call)
+    return groups
+
+
+def graph_of(call) -> str | None:
+    """The projected graph a GDS call names (the drop names a list of them)."""
+    name = call.params.get("graph_name") or call.params.get("graphName")
+    return name[0] if isinstance(name, list) else name
+
+
+def rows_of(calls, name: str) -> list[dict]:
+    """Every row sent with statement ``name``."""
+    return [r for c in calls if call_name(c) == name for r in c.params["rows"]]
+
+
+def test_analyze_on_neo4j_clears_runs_gds_per_step_then_writes_back_once(run_sweep):
+    store, driver = ingested(run_sweep)
+    result = analyze(store, run_sweep.run_id, RUN_TAU)
+    assert first_names(driver) == expected_names(write=True)
+    assert {(t.outcome, t.database) for t in driver.transactions} == {("committed", "atlas")}
+    # the store's own transactions: reads, the clear, two reads a step, the write-back
+    managed = [t.mode for t in driver.transactions if t.kind == "managed"]
+    step_reads = ["READ", "READ"] * len(RUN_STEPS)
+    assert managed == ["READ", "READ", "WRITE", *step_reads, "WRITE"]
+
+    # each step reads and projects its own checkpoint, and GDS runs on what it projected
+    for step, calls in zip(RUN_STEPS, steps_of(driver), strict=True):
+        keys = {c.params["checkpoint_key"] for c in calls if "checkpoint_key" in c.params}
+        assert keys == {checkpoint_key(run_sweep.run_id, step)}
+        [projection] = [c for c in calls if call_name(c) == "gds_project"]
+        assert {graph_of(c) for c in calls if graph_of(c)} == {projection.params["graph_name"]}
+    assert driver.catalog == {}
+    # GDS stored every metric on every component of the run
+    assert set(driver.written) == set(driver.id_of.values())
+    assert all(set(props) == set(WRITE_PROPERTIES) for props in driver.written.values())
+
+    # one write-back transaction: roles only, the checkpoint analysis, the run's settings
+    calls = driver.transactions[-1].calls
+    n_components = len(run_sweep.components)
+    assert named(calls) == (
+        ["analysis_components_write"] * math.ceil(n_components / BATCH)
+        + ["analysis_checkpoints_write"] * math.ceil(len(RUN_STEPS) / BATCH)
+        + ["analysis_run_write"]
+    )
+    components = rows_of(calls, "analysis_components_write")
+    frame = result.components
+    keys = component_keys(run_sweep.run_id, frame.step, frame.name)
+    assert [r["key"] for r in components] == keys.tolist()
+    roles = [None if pd.isna(role) else role for role in frame.role]
+    assert [r["properties"] for r in components] == [{"role": role} for role in roles]
+    assert any(roles) and None in roles  # a stale role is removed too
+
+    checkpoints = rows_of(calls, "analysis_checkpoints_write")
+    assert [r["key"] for r in checkpoints] == [
+        checkpoint_key(run_sweep.run_id, s) for s in RUN_STEPS
+    ]
+    for row, n_edges, phase in zip(
+        checkpoints, result.checkpoints.n_edges, result.checkpoints.phase, strict=True
+    ):
+        properties = row["properties"]
+        assert set(properties) == set(CHECKPOINT_ANALYSIS)
+        settings = [properties[k] for k in ("tau", "measure", "cost", "top_k")]
+        assert settings == [RUN_TAU, "total", COST, DEFAULT_TOP_K]
+        assert (properties["n_edges"], properties["phase"]) == (n_edges, phase)
+
+    assert result.phases.boundaries and result.reconfigurations  # the run has both to record
+    run = calls[-1].params
+    assert run["run_id"] == run_sweep.run_id and set(run["properties"]) == set(RUN_ANALYSIS)
+    assert {k: v for k, v in run["properties"].items() if k != "analyzed_at"} == {
+        "analysis_tau": RUN_TAU,
+        "analysis_measure": "total",
+        "analysis_cost": COST,
+        "analysis_top_k": DEFAULT_TOP_K,
+        "phase_boundaries": result.phases.boundaries,
+        "phase_labels": result.phases.labels,
+        "reconfigurations": result.reconfigurations,
+    }
+
+
+def test_analyze_on_neo4j_sends_every_value_as_a_parameter(run_sweep):
+    store, driver = ingested(run_sweep)
+    analyze(store, run_sweep.run_id, RUN_TAU)
+    texts = {c.query for c in driver.calls()}
+    for text in texts:
+        assert text in BY_TEXT or text == "RETURN gds.version()" or CLIENT_CALL.fullmatch(text)
+        assert run_sweep.run_id not in text and str(RUN_TAU) not in text
+        assert not any(str(step) in text for step in RUN_STEPS[1:])
+
+    params: dict[str, list[dict]] = {}
+    for call in driver.calls():
+        params.setdefault(call_name(call), []).append(call.params)
+    run = {"run_id": run_sweep.run_id}
+    assert params["run_config"] == params["checkpoints"] == params["analysis_clear"] == [run]
+    keys = [checkpoint_key(run_sweep.run_id, step) for step in RUN_STEPS]
+    assert (
+        params["component_names"]
+        == params["gds_written"]
+        == [{"checkpoint_key": key} for key in keys]
+    )
+    at_tau = [(key, RUN_TAU, "total") for key in keys]
+    for name in ("graph_edges", "gds_project"):
+        assert [(p["checkpoint_key"], p["tau"], p["measure"]) for p in params[name]] == at_tau
+    results = lint({f"sent{i}": q for i, q in enumerate(sorted(texts))})
+    assert not {name: diags for name, diags in results.items() if diags}
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["write", "stream"])
+@pytest.mark.parametrize("measure", MEASURES)
+def test_analyze_on_neo4j_returns_the_embedded_analysis(run_sweep, embedded, measure, write):
+    """GDS's centralities (as the stand-in computes them) are the embedded store's igraph ones,
+    so the whole analysis agrees: frames, top-k sets, phases."""
+    store, _ = ingested(run_sweep, writable=write)
+    got = analyze(store, run_sweep.run_id, RUN_TAU, measure=measure, write=write)
+    expected = embedded[measure]
+    for frame in ("components", "checkpoints"):
+        pd.testing.assert_frame_equal(
+            getattr(got, frame), getattr(expected, frame), rtol=1e-9, atol=1e-12
+        )
+    assert got.roles == expected.roles and got.settings == expected.settings
+    assert (got.phases.boundaries, got.phases.labels) == (
+        expected.phases.boundaries,
+        expected.phases.labels,
+    )
+    pd.testing.assert_series_equal(got.phases.per_step, expected.phases.per_step)
+    assert got.warnings == expected.warnings
+
+
+def test_analyze_without_write_on_neo4j_streams_and_stores_nothing(run_sweep):
+    store, driver = ingested(run_sweep, writable=False)
+    analyze(store, run_sweep.run_id, RUN_TAU, write=False)
+    # stream procedures only; no clear, no read-back of written values, no write-back
+    assert first_names(driver) == expected_names(write=False)
+    assert driver.written == {}
+    assert all(len(t.calls) == 1 for t in driver.transactions)
+    assert {t.mode for t in driver.transactions if t.kind == "managed"} == {"READ"}
+    # the WRITE access mode left is the GDS client's default for its procedures: streams and the
+    # catalog drop, which store nothing
+    writes = {call_name(t.calls[0]) for t in driver.transactions if t.mode == "WRITE"}
+    assert writes == {*(f"{a}.stream" for a in ALGORITHMS), "gds.graph.drop"}
