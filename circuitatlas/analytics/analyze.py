@@ -129,12 +129,13 @@ def analyze(
     """
     settings = AnalysisSettings(tau, measure, top_k, reconfiguration, penalty)
     settings.check()
-    with _opened(store, write) as opened:
+    with using_store(store, write) as opened:
         return _analyze(opened, run_id, settings, write, progress)
 
 
 @contextmanager
-def _opened(store: StoreBase | str | Path, writable: bool) -> Iterator[StoreBase]:
+def using_store(store: StoreBase | str | Path, writable: bool) -> Iterator[StoreBase]:
+    """``store`` itself when it is open, else the store at that URL, opened and closed here."""
     if isinstance(store, StoreBase):
         yield store
         return

@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from circuitatlas.analytics.analyze import DEFAULT_TAU, Analysis, AnalysisSettings, _opened, analyze
+from circuitatlas.analytics.analyze import (
+    DEFAULT_TAU,
+    Analysis,
+    AnalysisSettings,
+    analyze,
+    using_store,
+)
 from circuitatlas.analytics.roles import ROLES, jaccard
 from circuitatlas.store.base import StoreBase
 
@@ -79,7 +85,7 @@ def tau_sweep(
     wanted = sorted({float(t) for t in [*taus, reference_tau]})
     for tau in wanted:
         replace(base, tau=tau).check()
-    with _opened(store, writable=False) as opened:
+    with using_store(store, writable=False) as opened:
         results = {
             tau: analyze(
                 opened,
