@@ -31,38 +31,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import DAMPING, METRICS, Graph, centralities
+from circuitatlas.analytics.centrality import METRICS, centralities
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_sweep
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the reference
+from networkx_reference import networkx_centralities
+
 TAU = 0.7
-
-
-def networkx_metrics(graph: Graph) -> pd.DataFrame:
-    """The metrics of ``centralities`` computed with networkx (the plain reference)."""
-    g = nx.DiGraph()
-    g.add_nodes_from(graph.names)
-    for s, t, w in zip(graph.sources, graph.targets, graph.weights, strict=True):
-        g.add_edge(graph.names[s], graph.names[t], weight=float(w), cost=1.0 / float(w))
-    values = {
-        "in_degree": dict(g.in_degree()),
-        "out_degree": dict(g.out_degree()),
-        "in_strength": dict(g.in_degree(weight="weight")),
-        "out_strength": dict(g.out_degree(weight="weight")),
-        "betweenness": nx.betweenness_centrality(g, weight="cost", normalized=False),
-        "closeness": nx.closeness_centrality(g, wf_improved=False),
-        "pagerank": nx.pagerank(g, alpha=DAMPING, weight="weight", tol=1e-13, max_iter=10_000),
-    }
-    frame = pd.DataFrame({"name": graph.names})
-    for metric in METRICS:
-        frame[metric] = frame["name"].map(values[metric])
-    return frame
 
 
 def main() -> int:
@@ -101,7 +82,7 @@ def main() -> int:
         igraph_s = time.perf_counter() - t0
         print(f"networkx on step {step} ({len(graph.weights)} edges) …", file=log)
         t0 = time.perf_counter()
-        slow = networkx_metrics(graph)
+        slow = networkx_centralities(graph)
         networkx_s = time.perf_counter() - t0
 
     equal = all(

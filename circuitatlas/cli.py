@@ -496,7 +496,7 @@ def analyze_cmd(
     """
     import warnings
 
-    from circuitatlas.analytics.analyze import AnalysisSettings, analysis_table, analyze
+    from circuitatlas.analytics.analyze import AnalysisSettings, analysis_table, run_analysis
     from circuitatlas.analytics.thresholds import tau_sweep as sweep_taus
     from circuitatlas.store import open_store
 
@@ -512,16 +512,7 @@ def analyze_cmd(
         if taus is not None:
             frame = sweep_taus(store, run_id, taus, tau, settings=settings, progress=True)
         else:
-            result = analyze(
-                store,
-                run_id,
-                tau,
-                measure=measure,
-                top_k=top_k,
-                reconfiguration=reconfiguration,
-                penalty=penalty,
-                progress=True,
-            )
+            result = run_analysis(store, run_id, settings, progress=True)
     for note in caught:
         click.echo(f"warning: {note.message}", err=True)
     if taus is not None:

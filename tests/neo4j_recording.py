@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from neo4j.exceptions import Neo4jError
 
-from circuitatlas.analytics.centrality import Graph
+from circuitatlas.analytics.centrality import METRICS, Graph
 from circuitatlas.store.rows import checkpoint_key
 from circuitatlas.store.statements import statement
 
@@ -366,13 +366,13 @@ class RecordingDriver(neo4j.Driver):
                 self.node_ids.get(key, []), self.graphs[key].names, strict=True
             ):
                 props = self.written.get(node_id, {})
-                row = {"name": name, **{m: props.get(m) for m in _METRIC_KEYS}}
+                row = {"name": name, **{m: props.get(m) for m in METRICS}}
                 for degree in ("in_degree", "out_degree"):  # the statement stores them as integers
                     if row[degree] is not None:
                         row[degree] = int(row[degree])
                 rows.append(row)
             rows.sort(key=lambda r: r["name"])
-            return _Result(["name", *_METRIC_KEYS], rows)
+            return _Result(["name", *METRICS], rows)
         match = _PROCEDURE.match(query.strip())
         if match is None:
             return None
@@ -468,15 +468,6 @@ class RecordingDriver(neo4j.Driver):
         return _Result(list(row), [row])
 
 
-_METRIC_KEYS = [
-    "in_degree",
-    "out_degree",
-    "in_strength",
-    "out_strength",
-    "betweenness",
-    "closeness",
-    "pagerank",
-]
 _GRAPH_INFO_KEYS = [
     "graphName",
     "database",

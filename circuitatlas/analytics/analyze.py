@@ -128,9 +128,9 @@ def analyze(
     ``store`` is an open store or a store URL (opened writable when ``write``).
     """
     settings = AnalysisSettings(tau, measure, top_k, reconfiguration, penalty)
-    settings.check()
+    settings.check()  # before a store URL is opened (a writable open may create the file)
     with using_store(store, write) as opened:
-        return _analyze(opened, run_id, settings, write, progress)
+        return run_analysis(opened, run_id, settings, write, progress)
 
 
 @contextmanager
@@ -148,9 +148,15 @@ def using_store(store: StoreBase | str | Path, writable: bool) -> Iterator[Store
         opened.close()
 
 
-def _analyze(
-    store: StoreBase, run_id: str, settings: AnalysisSettings, write: bool, progress: bool
+def run_analysis(
+    store: StoreBase,
+    run_id: str,
+    settings: AnalysisSettings,
+    write: bool = True,
+    progress: bool = False,
 ) -> Analysis:
+    """:func:`analyze` on an open store with its settings in one value."""
+    settings.check()
     checkpoints = store.checkpoints(run_id)  # raises for an unknown run
     if checkpoints.empty:
         raise CircuitAtlasError(
@@ -234,7 +240,7 @@ def analysis_table(checkpoints: pd.DataFrame) -> pd.DataFrame:
             "phase": checkpoints["phase"],
         }
     )
-    return view.fillna({"tail": float("nan")})
+    return view
 
 
 def _shorten(steps: list[int], n: int = 8) -> str:

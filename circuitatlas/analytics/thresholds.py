@@ -25,7 +25,7 @@ from circuitatlas.analytics.analyze import (
     DEFAULT_TAU,
     Analysis,
     AnalysisSettings,
-    analyze,
+    run_analysis,
     using_store,
 )
 from circuitatlas.analytics.roles import ROLES, jaccard
@@ -82,23 +82,14 @@ def tau_sweep(
 ) -> pd.DataFrame:
     """One row per τ (``SWEEP_COLUMNS``), the reference τ included; nothing is written."""
     base = settings or AnalysisSettings()
-    wanted = sorted({float(t) for t in [*taus, reference_tau]})
-    for tau in wanted:
-        replace(base, tau=tau).check()
+    each = {
+        tau: replace(base, tau=tau) for tau in sorted({*map(float, taus), float(reference_tau)})
+    }
+    for one in each.values():  # every τ checked before the first is analyzed
+        one.check()
     with using_store(store, writable=False) as opened:
         results = {
-            tau: analyze(
-                opened,
-                run_id,
-                tau,
-                measure=base.measure,
-                top_k=base.top_k,
-                reconfiguration=base.reconfiguration,
-                penalty=base.penalty,
-                write=False,
-                progress=progress,
-            )
-            for tau in wanted
+            tau: run_analysis(opened, run_id, one, False, progress) for tau, one in each.items()
         }
     reference = results[float(reference_tau)]
     steps = sorted(reference.roles)

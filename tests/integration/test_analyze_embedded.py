@@ -4,15 +4,15 @@ replacement at another τ, the threshold sweep, and bad input."""
 import json
 from dataclasses import replace
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from networkx_reference import networkx_centralities
 from store_dump import dump
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import DAMPING, METRICS
+from circuitatlas.analytics.centrality import METRICS, Graph
 from circuitatlas.analytics.roles import ROLE_METRICS
 from circuitatlas.analytics.thresholds import SWEEP_COLUMNS, tau_sweep
 from circuitatlas.cli import main
@@ -44,24 +44,11 @@ def reference_metrics(store, run_id, step, tau, measure):
     comps = store.components(run_id, step)
     edges = store.edges(run_id, step, tau=tau, measure=measure)
     weight = "direct_weight" if measure == "direct" else "weight"
-    edges = edges[edges[weight] > 0]
-    g = nx.DiGraph()
-    g.add_nodes_from(comps["name"])
-    for s, t, w in zip(edges["source"], edges["target"], edges[weight], strict=True):
-        g.add_edge(s, t, weight=w, cost=1.0 / w)
-    values = {
-        "in_degree": dict(g.in_degree()),
-        "out_degree": dict(g.out_degree()),
-        "in_strength": dict(g.in_degree(weight="weight")),
-        "out_strength": dict(g.out_degree(weight="weight")),
-        "betweenness": nx.betweenness_centrality(g, weight="cost", normalized=False),
-        "closeness": nx.closeness_centrality(g, wf_improved=False),
-        "pagerank": nx.pagerank(g, alpha=DAMPING, weight="weight", tol=1e-14, max_iter=10_000),
-    }
-    frame = pd.DataFrame({"name": sorted(comps["name"])})
-    for metric in METRICS:
-        frame[metric] = frame["name"].map(values[metric]).astype(float)
-    return frame, edges[weight].to_numpy()
+    edges = edges[edges[weight] > 0][["source", "target", weight]].set_axis(
+        ["source", "target", "weight"], axis=1
+    )
+    graph = Graph.from_edges(sorted(comps["name"]), edges)
+    return networkx_centralities(graph), edges["weight"].to_numpy()
 
 
 @pytest.mark.parametrize("measure", ["total", "direct"])

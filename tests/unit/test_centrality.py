@@ -3,11 +3,11 @@ definitions, hand-computed direction conventions, and the distribution statistic
 
 import math
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 from gds_doc_graphs import BETWEENNESS, CLOSENESS, DEGREE, PAGERANK, DocGraph
+from networkx_reference import networkx_centralities
 
 from circuitatlas.analytics.centrality import (
     DAMPING,
@@ -158,31 +158,6 @@ def test_pagerank_unrolled_twenty_times_reproduces_gds_exactly(table, weighted):
 
 
 # --- networkx on the same definitions --------------------------------------------------------
-
-
-def networkx_centralities(graph: Graph) -> pd.DataFrame:
-    g = nx.DiGraph()
-    g.add_nodes_from(graph.names)
-    for s, t, w in zip(graph.sources, graph.targets, graph.weights, strict=True):
-        assert not g.has_edge(graph.names[s], graph.names[t])  # a DiGraph would merge them
-        g.add_edge(graph.names[s], graph.names[t], weight=float(w), cost=1.0 / float(w))
-    betweenness = nx.betweenness_centrality(g, weight="cost", normalized=False)
-    closeness = nx.closeness_centrality(g, wf_improved=False)
-    pagerank = nx.pagerank(g, alpha=DAMPING, weight="weight", tol=1e-14, max_iter=10000)
-    rows = [
-        {
-            "name": name,
-            "in_degree": g.in_degree(name),
-            "out_degree": g.out_degree(name),
-            "in_strength": float(g.in_degree(name, weight="weight")),
-            "out_strength": float(g.out_degree(name, weight="weight")),
-            "betweenness": betweenness[name],
-            "closeness": closeness[name],
-            "pagerank": pagerank[name],
-        }
-        for name in graph.names
-    ]
-    return pd.DataFrame(rows, columns=["name", *METRICS])
 
 
 def assert_matches_networkx(graph: Graph) -> None:
