@@ -39,6 +39,16 @@ DEFAULT_TAU = 0.7
 TAU_RANGE = (0.0, 2.0)
 
 
+def check_tau(tau: float) -> None:
+    """Raise a one-line error for a threshold outside ``TAU_RANGE`` (NaN included)."""
+    lo, hi = TAU_RANGE
+    if not lo < tau <= hi:
+        raise CircuitAtlasError(
+            f"--tau {tau}: give a threshold in (0, 2] (an edge is kept when its "
+            f"similarity, a cosine, is below it; 0.7 is the source paper's)"
+        )
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
     """What an analysis is computed with (all recorded in the store)."""
@@ -51,12 +61,7 @@ class AnalysisSettings:
 
     def check(self) -> None:
         """Raise a one-line error for a setting out of range."""
-        lo, hi = TAU_RANGE
-        if not lo < self.tau <= hi:
-            raise CircuitAtlasError(
-                f"--tau {self.tau}: give a threshold in (0, 2] (an edge is kept when its "
-                f"similarity, a cosine, is below it; 0.7 is the source paper's)"
-            )
+        check_tau(self.tau)
         if self.measure not in MEASURES:
             raise CircuitAtlasError(f"--edges {self.measure}: give one of {', '.join(MEASURES)}")
         if self.top_k < 1:

@@ -29,6 +29,7 @@ import pandas as pd
 from circuitatlas.analytics.centrality import Graph, centralities
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.pipeline import CheckpointFrames
+from circuitatlas.queries.paths import CheckpointEdges, FoundPath, PathSettings, k_strongest
 from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.rows import (
     CHECKPOINT_COLUMNS,
@@ -134,6 +135,11 @@ class StoreBase(ABC):
         """Write an analysis's rows in one transaction (see :meth:`write_analysis`)."""
 
     @abstractmethod
+    def _write_transaction(self, body: Callable[[Callable[..., Any]], Any]) -> Any:
+        """``body(run)`` inside one write transaction; ``run(name, **params)`` runs a named
+        statement in it."""
+
+    @abstractmethod
     def cypher(self, query: str, **params: Any) -> pd.DataFrame:
         """Run read-only user Cypher."""
 
@@ -187,6 +193,10 @@ class StoreBase(ABC):
             run_statement("next_link", from_key=from_key, to_key=to_key)
         run_statement("run_count", run_id=run.run_id)
         return rows.n_checkpoints
+
+    def read_named(self, name: str, /, **params: Any) -> pd.DataFrame:
+        """Run the named read statement ``cypher/{dialect}/NAME.cypher`` with ``params``."""
+        return self._read(name, **params)
 
     def stored_steps(self, run_id: str) -> list[int]:
         """Steps of the run that are wholly in the store (each is written in one transaction)."""
@@ -301,6 +311,44 @@ class StoreBase(ABC):
         if not getattr(self, "writable", False):
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
         self._write_analysis(rows)
+
+    # --- pathfinding -------------------------------------------------------------------------
+    def path_edges(self, run_id: str, step: int, measure: str) -> CheckpointEdges:
+        """Every stored edge of one checkpoint with its ``measure`` weight and similarity."""
+        key = checkpoint_key(run_id, step)
+        nodes = self._read("component_names", checkpoint_key=key)
+        edges = self._read("path_edges", checkpoint_key=key, measure=measure)
+        return CheckpointEdges.from_frames(nodes, edges)
+
+    def strongest_paths(self, run_id: str, step: int, settings: PathSettings) -> list[FoundPath]:
+        """The ``settings.k`` strongest paths of one checkpoint, ranked (computed here with
+        igraph; a backend that computes in the database overrides this)."""
+        graph = self.path_edges(run_id, step, settings.measure).graph(settings.tau)
+        return k_strongest(graph, settings.source, settings.sink, settings.k)
+
+    def write_circuits(self, circuits: list[dict[str, Any]]) -> None:
+        """Store candidate circuits in one transaction, each replacing a stored one of its key.
+
+        A circuit is a dict of the ``circuit_create`` parameters plus ``component_keys``.
+        """
+        if not getattr(self, "writable", False):
+            raise CircuitAtlasError(f"store {self.url} was opened read-only")
+
+        def body(run: Callable[..., Any]) -> None:
+            for circuit in circuits:
+                members = circuit["component_keys"]
+                properties = {k: v for k, v in circuit.items() if k != "component_keys"}
+                run("circuit_delete", key=circuit["key"])
+                run("circuit_create", **properties)
+                run("circuit_members", key=circuit["key"], component_keys=members)
+
+        self._write_transaction(body)
+
+    def circuits(self, run_id: str) -> pd.DataFrame:
+        """The run's stored candidate circuits, by step."""
+        self.run_config(run_id)
+        frame = self._read("circuits_of_run", run_id=run_id)
+        return _node_frame(frame["circuit"], []) if len(frame) else pd.DataFrame()
 
     def _check_step(self, run_id: str, step: int) -> None:
         steps = self.stored_steps(run_id)

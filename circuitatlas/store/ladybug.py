@@ -168,6 +168,9 @@ class LadybugStore(StoreBase):
             if len(frame):
                 self._run(name, rows=pa.Table.from_pandas(frame, preserve_index=False))
 
+    def _write_transaction(self, body: Any) -> Any:
+        return self._transaction(body, self._run)
+
     def _write_analysis(self, rows: AnalysisRows) -> None:
         self._transaction(self._write_analysis_rows, rows)
 

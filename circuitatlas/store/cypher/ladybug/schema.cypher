@@ -19,6 +19,15 @@ CREATE REL TABLE IF NOT EXISTS INFLUENCES(
   std DOUBLE, direct_weight DOUBLE, direct_similarity DOUBLE, direct_std DOUBLE
 );
 CREATE REL TABLE IF NOT EXISTS NEXT(FROM Component TO Component);
+// Candidate circuits (circuitatlas paths --save): the union of a checkpoint's strongest paths.
+CREATE NODE TABLE IF NOT EXISTS Circuit(
+  key STRING, run_id STRING, step INT64, source STRING, sink STRING, k INT64, measure STRING,
+  tau DOUBLE, distance STRING, components STRING[], paths STRING[], strengths DOUBLE[],
+  n_components INT64, faithfulness DOUBLE, ablation STRING, clean_metric DOUBLE,
+  circuit_metric DOUBLE, ablated_metric DOUBLE, created_at STRING, PRIMARY KEY(key)
+);
+CREATE REL TABLE IF NOT EXISTS HAS_CIRCUIT(FROM Checkpoint TO Circuit);
+CREATE REL TABLE IF NOT EXISTS IN_CIRCUIT(FROM Component TO Circuit);
 // Analytics properties (circuitatlas analyze), added to stores written before them too:
 // every statement of this file is idempotent and runs on each writable open.
 ALTER TABLE Component ADD IF NOT EXISTS in_degree INT64;
