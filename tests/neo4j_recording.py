@@ -3,23 +3,28 @@ transaction boundary the Neo4j backend sends, and answers reads from a small in-
 
 Only what cannot run here (a live Neo4j) is replaced; the backend code under test is the real
 one. Answers: ``schema_version``, ``run_config``, ``checkpoint_steps``, ``checkpoints``,
-``component_names`` and ``graph_edges`` come from what was "committed" so far, so an ingest through
-it behaves like one against an empty database and an analysis reads back what was ingested.
+``components_of_step``, ``component_names``, ``graph_edges`` and ``path_edges`` come from what
+was "committed" so far, so an ingest through it behaves like one against an empty database and
+an analysis reads back what was ingested.
 
 It is a ``neo4j.Driver`` (the graphdatascience client accepts nothing else) and also answers what
 that client sends, auto-commit ``session.run`` and ``execute_query`` included: ``gds.version()``,
 the Cypher projection of a checkpoint (the graph a test gave with :meth:`add_graph`, else the
-ingested one at the τ and measure asked for), the graph catalog procedures, and the centrality
-procedures in stream and write mode, computed here the way GDS defines them (see
+ingested one at the τ and measure asked for, or unfiltered), the graph catalog procedures, the
+centrality procedures in stream and write mode, computed here the way GDS defines them (see
 :mod:`circuitatlas.store.gds`; PageRank unnormalized, without dangling redistribution, unless the
-L1Norm scaler is asked for).
+L1Norm scaler is asked for), and the path statements (``gds_path_dijkstra``, ``gds_path_yens``):
+the k shortest paths on the projection's ``distance`` computed with networkx, independently of
+the igraph code under test (:func:`gds_paths`).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import neo4j
 import numpy as np
@@ -30,8 +35,14 @@ from circuitatlas.analytics.centrality import METRICS, Graph
 from circuitatlas.store.rows import checkpoint_key
 from circuitatlas.store.statements import statement
 
+if TYPE_CHECKING:
+    from circuitatlas.ingest.pipeline import SweepResult
+    from circuitatlas.queries.paths import PathResult
+    from circuitatlas.store.neo4j import Neo4jStore
+
 GDS_VERSION = "2.13.2"
 _PROCEDURE = re.compile(r"^CALL (gds\.[\w.]+)\(")
+PATH_STATEMENTS = {"gds_path_dijkstra": False, "gds_path_yens": True}  # name: whether it takes $k
 
 
 @dataclass
@@ -161,6 +172,7 @@ class RecordingDriver(neo4j.Driver):
         # what ingests committed: checkpoint key → its properties, its component names, its edges
         self.checkpoint_nodes: dict[str, dict[str, Any]] = {}
         self.components: dict[str, list[str]] = {}
+        self.component_nodes: dict[tuple[str, str], dict[str, Any]] = {}  # its properties
         self.edge_rows: dict[str, list[dict[str, Any]]] = {}
         self.given: dict[str, Graph] = {}  # checkpoint key → the graph add_graph gave
         self.graphs: dict[str, Graph] = {}  # checkpoint key → the graph it last projected
@@ -242,7 +254,11 @@ class RecordingDriver(neo4j.Driver):
                     self.checkpoint_nodes[row["key"]] = dict(row)
             if call.query == statement("neo4j", "components_write"):
                 for row in call.params["rows"]:
-                    self._add_node(row["checkpoint_key"], row["properties"]["name"])
+                    key, name = row["checkpoint_key"], row["properties"]["name"]
+                    self._add_node(key, name)
+                    # `SET c = row.properties` stores no null property
+                    properties = {k: v for k, v in row["properties"].items() if v is not None}
+                    self.component_nodes[(key, name)] = properties
             if call.query == statement("neo4j", "edges_write"):
                 for row in call.params["rows"]:
                     key = checkpoint_key(row["run_id"], row["step"])
@@ -284,20 +300,33 @@ class RecordingDriver(neo4j.Driver):
         """The component's ``elementId`` (a string, as Neo4j 5 gives, unlike its name)."""
         return f"4:circuitatlas:{self.id_of[(key, name)]}"
 
-    def kept_edges(self, key: str, tau: float, measure: str) -> list[tuple[str, str, float]]:
-        """The ingested edges of ``key`` at ``tau``: (source, target, weight), as ``graph_edges``
-        and ``gds_project`` select them (``measure`` similarity below ``tau``, weight positive)."""
+    def stored_edges(self, key: str, measure: str) -> list[tuple[str, str, Any, Any]]:
+        """Every ingested edge of ``key``: (source, target, weight, similarity) of ``measure``."""
         prefix = "direct_" if measure == "direct" else ""
-        kept = []
-        for row in self.edge_rows.get(key, []):
-            similarity, weight = row[f"{prefix}similarity"], row[f"{prefix}weight"]
-            if similarity is not None and weight is not None and similarity < tau and weight > 0:
-                source, target = (row[k].split("/", 2)[2] for k in ("source_key", "target_key"))
-                kept.append((source, target, float(weight)))
-        return kept
+        return [
+            (
+                *(row[k].split("/", 2)[2] for k in ("source_key", "target_key")),
+                row[f"{prefix}weight"],
+                row[f"{prefix}similarity"],
+            )
+            for row in self.edge_rows.get(key, [])
+        ]
 
-    def ingested_graph(self, key: str, tau: float, measure: str) -> Graph:
-        """The ingested graph of ``key`` at ``tau``: every component, the kept edges."""
+    def kept_edges(self, key: str, tau: float | None, measure: str) -> list[tuple[str, str, float]]:
+        """The ingested edges of ``key`` at ``tau``: (source, target, weight), as ``graph_edges``
+        and ``gds_project`` select them (weight positive; with ``tau``, ``measure`` similarity
+        below it)."""
+        return [
+            (source, target, float(weight))
+            for source, target, weight, similarity in self.stored_edges(key, measure)
+            if weight is not None
+            and weight > 0
+            and (tau is None or (similarity is not None and similarity < tau))
+        ]
+
+    def ingested_graph(self, key: str, tau: float | None, measure: str) -> Graph:
+        """The ingested graph of ``key`` at ``tau`` (None: unfiltered): every component, the
+        kept edges."""
         edges = pd.DataFrame(
             self.kept_edges(key, tau, measure), columns=["source", "target", "weight"]
         )
@@ -310,6 +339,12 @@ class RecordingDriver(neo4j.Driver):
             nodes.sort(key=lambda c: c["step"])
             return _Result(["checkpoint"], [{"checkpoint": dict(c)} for c in nodes])
         key = params.get("checkpoint_key")
+        if query == statement("neo4j", "components_of_step"):
+            rows = [
+                {"component": dict(self.component_nodes.get((key, name), {"name": name}))}
+                for name in self.components.get(key, [])
+            ]
+            return _Result(["component"], rows)
         if query == statement("neo4j", "component_names"):
             rows = [
                 {"id": self.element_id(key, name), "name": name}
@@ -326,6 +361,17 @@ class RecordingDriver(neo4j.Driver):
                 for source, target, weight in self.kept_edges(key, params["tau"], params["measure"])
             ]
             return _Result(["source", "target", "weight"], rows)
+        if query == statement("neo4j", "path_edges"):
+            rows = [
+                {
+                    "source": self.element_id(key, source),
+                    "target": self.element_id(key, target),
+                    "weight": weight,
+                    "similarity": similarity,
+                }
+                for source, target, weight, similarity in self.stored_edges(key, params["measure"])
+            ]
+            return _Result(["source", "target", "weight", "similarity"], rows)
         return None
 
     # --- the GDS side --------------------------------------------------------------------------
@@ -352,6 +398,9 @@ class RecordingDriver(neo4j.Driver):
             return _Result(["gds.version()"], [{"gds.version()": self.gds_version}])
         if query == statement("neo4j", "gds_project"):
             return self._project(params)
+        for name, takes_k in PATH_STATEMENTS.items():
+            if query == statement("neo4j", name):
+                return self._paths(params, params["k"] if takes_k else 1)
         if query == statement("neo4j", "gds_node_names"):
             rows = [
                 {"node_id": i, "name": self.names_by_id[i][1]}
@@ -395,7 +444,8 @@ class RecordingDriver(neo4j.Driver):
         key, name = params["checkpoint_key"], params["graph_name"]
         graph = self.given.get(key)
         if graph is None and key in self.components:
-            graph = self.ingested_graph(key, params["tau"], params["measure"])
+            tau = None if params["unfiltered"] else params["tau"]
+            graph = self.ingested_graph(key, tau, params["measure"])
         if graph is None or graph.n == 0:  # no row aggregated: the function returns null
             return _Result(["graph"], [{"graph": None}])
         if name in self.catalog:
@@ -429,9 +479,9 @@ class RecordingDriver(neo4j.Driver):
                 )
         return _Result(_GRAPH_INFO_KEYS, rows)
 
-    def _algorithm(
-        self, algorithm: str, mode: str, graph_name: str, config: dict[str, Any]
-    ) -> _Result:
+    def _catalog_graph(self, graph_name: str, weight_property: str | None) -> tuple[str, Graph]:
+        """(checkpoint key, graph) of a projection an algorithm runs on, failing as GDS does for
+        an unknown name or a weight property that an edgeless projection does not have."""
         key = self.catalog.get(graph_name)
         if key is None:
             raise Neo4jError._hydrate_neo4j(
@@ -439,12 +489,48 @@ class RecordingDriver(neo4j.Driver):
                 message=f"Graph with name `{graph_name}` does not exist",
             )
         graph = self.graphs[key]
-        weight_property = config.get("relationshipWeightProperty")
         if weight_property is not None and graph.weights.size == 0:
             raise Neo4jError._hydrate_neo4j(
                 code="Neo.ClientError.Procedure.ProcedureCallFailed",
                 message=f"Relationship weight property `{weight_property}` not found",
             )
+        return key, graph
+
+    def _paths(self, params: dict[str, Any], k: int) -> _Result:
+        """A path statement: its MATCH of the source and sink components by key, then GDS's
+        rows (:func:`gds_paths`) with the node ids turned into names."""
+        columns = ["index", "totalCost", "names"]
+        key, graph = self._catalog_graph(params["graph_name"], "distance")
+        ends = [(params["checkpoint_key"], params[end]) for end in ("source", "sink")]
+        if not all(end in self.id_of for end in ends):
+            return _Result(columns, [])  # the MATCH found no row
+        if params["checkpoint_key"] != key:
+            raise Neo4jError._hydrate_neo4j(
+                code="Neo.ClientError.Procedure.ProcedureCallFailed",
+                message="Source node does not exist in the in-memory graph",
+            )
+        ids = self.node_ids[key]
+        edges = [
+            (ids[s], ids[t], projected_distance(w))
+            for s, t, w in zip(
+                graph.sources.tolist(), graph.targets.tolist(), graph.weights.tolist(), strict=True
+            )
+        ]
+        source, sink = (self.id_of[end] for end in ends)
+        rows = [
+            {
+                "index": row["index"],
+                "totalCost": row["totalCost"],
+                "names": [self.names_by_id[i][1] for i in row["nodeIds"]],
+            }
+            for row in gds_paths(ids, edges, source, sink, k)
+        ]
+        return _Result(columns, rows)
+
+    def _algorithm(
+        self, algorithm: str, mode: str, graph_name: str, config: dict[str, Any]
+    ) -> _Result:
+        key, graph = self._catalog_graph(graph_name, config.get("relationshipWeightProperty"))
         scores = gds_scores(algorithm, graph, config)
         ids = self.node_ids[key]
         if mode == "stream":
@@ -501,6 +587,22 @@ def _graph_info(name: str, graph: Graph) -> dict[str, Any]:
     }
 
 
+def ingested_store(
+    sweep: SweepResult, writable: bool = True, **driver_options: Any
+) -> tuple[Neo4jStore, RecordingDriver]:
+    """(Neo4j store on database ``atlas``, recording driver) holding ``sweep`` ingested through
+    the backend, the ingest's transactions cleared (``driver_options``: the driver's)."""
+    from circuitatlas.store.ingest import ingest_sweep
+    from circuitatlas.store.neo4j import Neo4jStore
+
+    driver = RecordingDriver(**driver_options)
+    url = "neo4j://localhost"
+    ingest_sweep(Neo4jStore(url, writable=True, driver=driver), sweep, progress=False)
+    store = Neo4jStore(url, writable=writable, driver=driver, database="atlas")
+    driver.transactions.clear()
+    return store, driver
+
+
 def gds_scores(algorithm: str, graph: Graph, config: dict[str, Any]) -> np.ndarray:
     """One GDS algorithm's scores on ``graph`` (node order), as GDS defines them."""
     import igraph as ig
@@ -546,3 +648,59 @@ def gds_scores(algorithm: str, graph: Graph, config: dict[str, Any]) -> np.ndarr
             raise NotImplementedError(f"scaler {scaler}")
         return x
     raise NotImplementedError(f"gds.{algorithm}")
+
+
+def projected_distance(weight: float) -> float:
+    """The projection's ``distance`` of an edge: ``-log(CASE WHEN weight > 1.0 THEN 1.0 ELSE
+    weight END)`` (gds_project.cypher)."""
+    return -math.log(1.0 if weight > 1.0 else weight)
+
+
+def gds_paths(
+    node_ids: list[int], edges: list[tuple[int, int, float]], source: int, target: int, k: int
+) -> list[dict[str, Any]]:
+    """The rows GDS streams for the ``k`` shortest ``source`` → ``target`` paths of a projection
+    with ``node_ids`` and ``edges`` (source id, target id, length of the weight property):
+    Dijkstra's for k = 1, Yen's otherwise; ``index`` (in order of increasing cost),
+    ``sourceNode``, ``targetNode``, ``totalCost``, ``nodeIds`` and ``costs`` (cumulative, from
+    0.0); none without a path. Computed with networkx's ``shortest_simple_paths``, independently
+    of the igraph code under test."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(node_ids)
+    g.add_weighted_edges_from(edges, weight="length")
+    assert g.number_of_edges() == len(edges)  # a DiGraph would merge parallel relationships
+    try:
+        found = list(itertools.islice(nx.shortest_simple_paths(g, source, target, "length"), k))
+    except nx.NetworkXNoPath:
+        return []
+    rows = []
+    for index, path in enumerate(found):
+        costs = [0.0]
+        for a, b in itertools.pairwise(path):
+            costs.append(costs[-1] + g.edges[a, b]["length"])
+        rows.append(
+            {
+                "index": index,
+                "sourceNode": source,
+                "targetNode": target,
+                "totalCost": costs[-1],
+                "nodeIds": list(path),
+                "costs": costs,
+            }
+        )
+    return rows
+
+
+def assert_same_paths(got: PathResult, expected: PathResult) -> None:
+    """Two backends' ``find_paths`` agree: the same steps, paths in the same ranks, strengths and
+    distances to 1e-12, the same notes for checkpoints without a path."""
+    from circuitatlas.queries.paths import PATH_COLUMNS
+
+    assert got.steps == expected.steps
+    floats = ["strength", "distance"]
+    exact = [c for c in PATH_COLUMNS if c not in floats]
+    pd.testing.assert_frame_equal(got.paths[exact], expected.paths[exact])
+    np.testing.assert_allclose(got.paths[floats], expected.paths[floats], rtol=0, atol=1e-12)
+    assert got.notes == expected.notes

@@ -6,10 +6,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 INPUT = "input"
 LOGITS = "logits"
+_HEAD = re.compile(r"a(\d+)\.h(\d+)")
+_MLP = re.compile(r"m(\d+)")
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,19 @@ def is_downstream(src: Component, dst: Component, parallel_blocks: bool) -> bool
         and dst.kind == "mlp"
         and not parallel_blocks
     )
+
+
+def order_key(name: str) -> tuple[float, int, int, str]:
+    """Sort key of a component name in computation order (as :func:`all_components` lists
+    them): ``input``, then per layer its heads and its MLP, then ``logits``; other names last."""
+    if name == INPUT:
+        return (-1, 0, 0, name)
+    if name == LOGITS:
+        return (math.inf, 0, 0, name)
+    head = _HEAD.fullmatch(name)
+    if head:
+        return (int(head[1]), 0, int(head[2]), name)
+    mlp = _MLP.fullmatch(name)
+    if mlp:
+        return (int(mlp[1]), 1, 0, name)
+    return (math.inf, 1, 0, name)

@@ -91,7 +91,8 @@ def run_id_of(config: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def _bos_token_id(weights: TransformerWeights, bridge: torch.nn.Module) -> int | None:
+def bos_token_id_of(weights: TransformerWeights, bridge: torch.nn.Module) -> int | None:
+    """The checkpoint's BOS id when its config names one inside the vocabulary, else None."""
     bos = getattr(bridge.original_model.config, "bos_token_id", None)
     return bos if isinstance(bos, int) and 0 <= bos < weights.d_vocab else None
 
@@ -133,14 +134,14 @@ def plan_run(model: str, revisions: str | None, settings: SweepSettings | None =
     check_ablation(settings.ablation, max(settings.n_prompts, 1))
     device = resolve_device(settings.device)
     refs = list_checkpoints(model, revisions)
-    weights, bridge = _load_weights(refs[0], device)
+    weights, bridge = load_weights(refs[0], device)
     prompts = load_prompts(
         settings.task,
         settings.n_prompts,
         settings.seq_len,
         weights.d_vocab,
         settings.seed,
-        _bos_token_id(weights, bridge),
+        bos_token_id_of(weights, bridge),
         settings.tokenizer,
     )
     check_ablation(settings.ablation, prompts.n_prompts)
@@ -149,7 +150,7 @@ def plan_run(model: str, revisions: str | None, settings: SweepSettings | None =
         "steps": [r.step for r in refs],
         "prompts": prompts.to_config(),
         "ablation": settings.ablation,
-        "arch": _shape(weights),
+        "arch": model_shape(weights),
         "settings": asdict(settings),
         "version": __version__,
     }
@@ -170,11 +171,12 @@ def sweep_checkpoints(
         if plan._first is not None and plan._first[0] == ref.step:
             weights = plan._first[1]
         else:
-            weights, _ = _load_weights(ref, plan.device)
+            weights, _ = load_weights(ref, plan.device)
         plan._first = None  # the first checkpoint's weights are used once, then freed
-        if _shape(weights) != plan.config["arch"]:
+        shape = model_shape(weights)
+        if shape != plan.config["arch"]:
             raise CircuitAtlasError(
-                f"checkpoint {ref}: model shape {_shape(weights)} differs from the run's first "
+                f"checkpoint {ref}: model shape {shape} differs from the run's first "
                 f"checkpoint {plan.config['arch']}; sweep one model's checkpoints per run"
             )
         result = sweep_checkpoint(
@@ -206,12 +208,14 @@ def sweep_run(
     )
 
 
-def _load_weights(ref: CheckpointRef, device: str) -> tuple[TransformerWeights, Any]:
+def load_weights(ref: CheckpointRef, device: str) -> tuple[TransformerWeights, Any]:
+    """A checkpoint's weights on ``device`` and the bridge it was loaded through."""
     bridge = load_checkpoint(ref, device="cpu")
     return weights_from_bridge(bridge).to(device), bridge
 
 
-def _shape(w: TransformerWeights) -> dict[str, Any]:
+def model_shape(w: TransformerWeights) -> dict[str, Any]:
+    """The architecture facts a run's checkpoints must share (stored as ``arch``)."""
     return {
         "arch": w.arch,
         "parallel_blocks": w.parallel,

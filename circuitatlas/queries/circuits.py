@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from circuitatlas.ingest.components import order_key
 from circuitatlas.queries.paths import ARROW, DISTANCE, FoundPath, PathResult, PathSettings
 from circuitatlas.store.rows import checkpoint_key
 
@@ -42,8 +43,9 @@ class Circuit:
 
     @property
     def components(self) -> tuple[str, ...]:
-        """Every component on the paths, in order of first appearance along the ranked paths."""
-        return tuple(dict.fromkeys(name for path in self.paths for name in path.components))
+        """Every component on the paths, in computation order."""
+        names = {name for path in self.paths for name in path.components}
+        return tuple(sorted(names, key=order_key))
 
     @property
     def key(self) -> str:
@@ -162,3 +164,33 @@ def induction_emergence(result: PathResult, components: pd.DataFrame) -> int | N
     top-k paths: the circuit's emergence (None when none ever is)."""
     found = induction_paths(result.paths, components)
     return int(found["step"].min()) if len(found) else None
+
+
+def smallest_faithful(
+    store: StoreBase,
+    run_id: str,
+    step: int,
+    settings: PathSettings,
+    target: float = 0.8,
+    k_max: int = 20,
+    ablation: str = "mean",
+) -> Circuit | None:
+    """The circuit of the fewest top paths (k from ``settings.k`` up to ``k_max``) whose
+    faithfulness reaches ``target``; None when none does. The model is loaded once."""
+    from circuitatlas.queries.faithfulness import run_faithfulness
+    from circuitatlas.queries.paths import find_paths
+
+    wide = find_paths(store, run_id, [step], replace(settings, k=k_max))
+    ranked_paths = wide.of_step(step)
+    candidates = [
+        Circuit(run_id, step, replace(settings, k=k), tuple(ranked_paths[:k]))
+        for k in range(settings.k, min(k_max, len(ranked_paths)) + 1)
+    ]
+    if not candidates:
+        return None
+    config = store.run_config(run_id)
+    scores = run_faithfulness(config, step, [c.components for c in candidates], ablation)
+    for circuit, faith in zip(candidates, scores, strict=True):
+        if faith.value >= target:
+            return replace(circuit, faithfulness=faith)
+    return None

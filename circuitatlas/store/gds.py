@@ -1,13 +1,16 @@
-"""Centralities of one checkpoint computed in Neo4j with the Graph Data Science library (GDS).
+"""Centralities and strongest paths of one checkpoint computed in Neo4j with the Graph Data
+Science library (GDS).
 
 Through the official ``graphdatascience`` client, over the store's own driver (Bolt only, no
 Arrow). Constructing the client sends one query, ``RETURN gds.version()`` (through
 ``driver.execute_query``); it fails there when the server has no GDS.
 
-Per checkpoint: a Cypher projection (``cypher/neo4j/gds_project.cypher``) puts the graph at τ into
-the GDS catalog under a name unique to the call, the algorithms run on it (write mode stores each
-metric as a ``Component`` property, stream mode returns them), and the projection is dropped
-whatever happens. The calls and how their semantics meet the definitions of
+Per checkpoint and call: a Cypher projection (``cypher/neo4j/gds_project.cypher``) puts the graph
+into the GDS catalog under a name unique to the call (:meth:`Gds.projection`), the algorithms run
+on it, and the projection is dropped whatever happens.
+
+Centralities run on the graph at τ (write mode stores each metric as a ``Component`` property,
+stream mode returns them). The calls and how their semantics meet the definitions of
 :mod:`circuitatlas.analytics.centrality`:
 
 * ``gds.degree`` with ``orientation`` NATURAL (out) / REVERSE (in), and with
@@ -29,12 +32,22 @@ whatever happens. The calls and how their semantics meet the definitions of
 A checkpoint without an edge at τ projects no relationship (and so no relationship property):
 the algorithms then run without a weight property, which on an edgeless graph gives the same
 values (zeros, PageRank 1/n).
+
+Paths (:mod:`circuitatlas.queries.paths`) run on the graph at τ, or on every edge with a positive
+weight when no τ is given, with the projection's ``distance`` = −log(min(weight, 1)):
+``gds.shortestPath.dijkstra.stream`` for the strongest path, ``gds.shortestPath.yens.stream``
+(Yen's k shortest, in order of increasing cost) for k > 1, each in one named statement
+(``gds_path_dijkstra``, ``gds_path_yens``) that matches the source and sink components by key and
+returns each path's ``totalCost`` (its distance) and component names. An edgeless projection has
+no ``distance`` property, and no path: the algorithm is not called.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +55,7 @@ import pandas as pd
 
 from circuitatlas.analytics.centrality import DAMPING, DEGREE_METRICS, FLOAT_METRICS, METRICS
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.queries.paths import FoundPath, PathSettings, ranked
 from circuitatlas.store.statements import statement
 
 DIALECT = "neo4j"
@@ -98,8 +112,19 @@ def unwrap(e: BaseException) -> BaseException:
     return e
 
 
-class GdsCentralities:
-    """A ``graphdatascience`` client over ``driver`` that computes one checkpoint's centralities.
+@dataclass(frozen=True)
+class Projection:
+    """A checkpoint's graph in the GDS catalog: the client's graph object, its catalog name and
+    how many relationships it holds."""
+
+    graph: Any
+    name: str
+    n_relationships: int
+
+
+class Gds:
+    """A ``graphdatascience`` client over ``driver`` that computes one checkpoint's centralities
+    or strongest paths, each on a projection of its own.
 
     ``driver`` is a ``neo4j.Driver`` (the client refuses anything else); it stays the caller's:
     :meth:`close` releases the client, not the driver.
@@ -114,38 +139,70 @@ class GdsCentralities:
         """Release the client (the driver stays open)."""
         self.client.close()
 
+    @contextlib.contextmanager
+    def projection(
+        self, checkpoint_key: str, measure: str, tau: float | None
+    ) -> Iterator[Projection]:
+        """The checkpoint's graph at ``tau`` (every edge with a positive weight when None) in the
+        catalog under a name unique to the call, dropped on leaving, whatever happens."""
+        graph_name = f"{GRAPH_NAME_PREFIX}{uuid.uuid4().hex}"
+        try:
+            yield self._project(graph_name, checkpoint_key, measure, tau)
+        except BaseException:
+            self._drop_after_error(graph_name)
+            raise
+        self.client.graph.drop(graph_name, fail_if_missing=False)
+
     def centralities(
         self, checkpoint_key: str, tau: float, measure: str, write: bool
     ) -> pd.DataFrame:
         """``name`` + ``METRICS`` of the checkpoint's graph at ``tau``, one row per component in
         name order; with ``write`` the values are also stored on the ``Component`` nodes."""
-        graph_name = f"{GRAPH_NAME_PREFIX}{uuid.uuid4().hex}"
-        try:
-            graph, n_relationships = self._project(graph_name, checkpoint_key, tau, measure)
-            weighted = n_relationships > 0
+        with self.projection(checkpoint_key, measure, float(tau)) as projected:
+            weighted = projected.n_relationships > 0
             if write:
-                self._write(graph, weighted)
+                self._write(projected.graph, weighted)
                 frame = self.client.run_cypher(
                     statement(DIALECT, "gds_written"),
                     {"checkpoint_key": checkpoint_key},
                     mode="WRITE",
                 )
             else:
-                frame = self._stream(graph, weighted)
-        except BaseException:
-            self._drop_after_error(graph_name)
-            raise
-        self.client.graph.drop(graph_name, fail_if_missing=False)
+                frame = self._stream(projected.graph, weighted)
         return _typed(frame)
 
+    def strongest_paths(self, checkpoint_key: str, settings: PathSettings) -> list[FoundPath]:
+        """The ``settings.k`` strongest ``settings.source`` → ``settings.sink`` paths of the
+        checkpoint's graph (at ``settings.tau``; ``settings.measure`` weights), ranked."""
+        with self.projection(checkpoint_key, settings.measure, settings.tau) as projected:
+            if projected.n_relationships == 0:
+                return []  # no relationship: no `distance` property, and no path
+            params: dict[str, Any] = {
+                "graph_name": projected.name,
+                "checkpoint_key": checkpoint_key,
+                "source": settings.source,
+                "sink": settings.sink,
+            }
+            name = "gds_path_dijkstra"
+            if settings.k > 1:
+                name, params["k"] = "gds_path_yens", int(settings.k)
+            rows = self.client.run_cypher(statement(DIALECT, name), params, mode="READ")
+        return ranked(
+            FoundPath(tuple(names), float(cost))
+            for names, cost in zip(rows["names"], rows["totalCost"], strict=True)
+        )
+
     # --- steps -------------------------------------------------------------------------------
-    def _project(self, graph_name: str, checkpoint_key: str, tau: float, measure: str) -> Any:
+    def _project(
+        self, graph_name: str, checkpoint_key: str, measure: str, tau: float | None
+    ) -> Projection:
         try:
             projected = self.client.graph.project.cypher(
                 statement(DIALECT, "gds_project"),
                 graph_name=graph_name,
                 checkpoint_key=checkpoint_key,
-                tau=float(tau),
+                tau=float(tau) if tau is not None else 0.0,
+                unfiltered=tau is None,
                 measure=measure,
             )
         except ValueError as e:
@@ -155,7 +212,8 @@ class GdsCentralities:
             raise CircuitAtlasError(
                 f"checkpoint {checkpoint_key}: no component to project into GDS"
             ) from None
-        return projected.graph, int(projected.result.relationship_count)
+        relationships = int(projected.result.relationship_count)
+        return Projection(projected.graph, graph_name, relationships)
 
     @staticmethod
     def _calls(weighted: bool) -> list[tuple[str, str, dict[str, Any]]]:

@@ -5,10 +5,10 @@ driver retries transient failures), each table sent as ``UNWIND $rows`` batches 
 ``batch_size`` rows. Constraints are created idempotently on a writable open. Reads and user
 Cypher run in READ access mode, so Neo4j itself refuses a write.
 
-Analytics: centralities are computed in the database with the Graph Data Science library
-(:mod:`circuitatlas.store.gds`, through the official ``graphdatascience`` client on this store's
-driver) and, for an analysis that writes, stored there by GDS itself; the rest of the analysis
-is written back in one managed transaction.
+Analytics: centralities and strongest paths are computed in the database with the Graph Data
+Science library (:mod:`circuitatlas.store.gds`, through the official ``graphdatascience`` client
+on this store's driver) and centralities, for an analysis that writes, stored there by GDS
+itself; the rest of the analysis is written back in one managed transaction.
 
 Credentials come from ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` (or ``user:password@`` in the URL)
 and never appear in output: messages show the URL without its user info.
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -27,6 +27,7 @@ import pandas as pd
 
 from circuitatlas.analytics.centrality import Graph
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.queries.paths import FoundPath, PathSettings
 from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, StoreBase
 from circuitatlas.store.rows import (
@@ -38,6 +39,10 @@ from circuitatlas.store.rows import (
 )
 from circuitatlas.store.statements import statement, statements
 
+if TYPE_CHECKING:
+    from circuitatlas.store.gds import Gds
+
+T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 10_000
 READ, WRITE = "READ", "WRITE"  # the driver's access-mode values (neo4j.READ_ACCESS/WRITE_ACCESS)
 _ACCESS_MODE_CODE = "Neo.ClientError.Statement.AccessMode"
@@ -92,7 +97,7 @@ class Neo4jStore(StoreBase):
         self.batch_size = batch_size
         self.database = database or os.environ.get("NEO4J_DATABASE") or None
         self._user = credentials(url)[0]
-        self._gds: Any = None  # the GDS client, made on first use
+        self._gds: Gds | None = None  # the GDS client, made on first use
         self._driver = driver if driver is not None else self._connect(url)
         try:
             self._check_schema()
@@ -227,18 +232,28 @@ class Neo4jStore(StoreBase):
         if write and not self.writable:
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
         key = checkpoint_key(run_id, step)
+        return self._in_gds(lambda gds: gds.centralities(key, float(tau), measure, write))
+
+    def strongest_paths(self, run_id: str, step: int, settings: PathSettings) -> list[FoundPath]:
+        """The ``settings.k`` strongest paths of one checkpoint, ranked, computed in Neo4j with
+        GDS (Dijkstra for k = 1, Yen's k shortest paths otherwise) on its projection."""
+        key = checkpoint_key(run_id, step)
+        return self._in_gds(lambda gds: gds.strongest_paths(key, settings))
+
+    def _in_gds(self, work: Callable[[Gds], T]) -> T:
+        """``work(client)`` with the GDS client, its errors as one clear line."""
         try:
-            return self._gds_client().centralities(key, float(tau), measure, write)
+            return work(self._gds_client())
         except CircuitAtlasError:
             raise
         except Exception as e:
             raise self._gds_error(e) from None
 
-    def _gds_client(self) -> Any:
+    def _gds_client(self) -> Gds:
         if self._gds is None:
-            from circuitatlas.store.gds import GdsCentralities
+            from circuitatlas.store.gds import Gds
 
-            self._gds = GdsCentralities(self._driver, self.database)
+            self._gds = Gds(self._driver, self.database)
         return self._gds
 
     def _gds_error(self, e: BaseException) -> BaseException:
@@ -277,6 +292,15 @@ class Neo4jStore(StoreBase):
             statement(self.dialect, "analysis_run_write"),
             {"run_id": rows.run_id, "properties": properties},
         )
+
+    def _write_transaction(self, body: Any) -> Any:
+        if not self.writable:
+            raise CircuitAtlasError(f"store {self.url} was opened read-only")
+
+        def work(tx: Any) -> Any:
+            return body(lambda name, **params: _consume(tx, statement(self.dialect, name), params))
+
+        return self._session_call(WRITE, work)
 
     # --- user Cypher -------------------------------------------------------------------------
     def cypher(self, query: str, **params: Any) -> pd.DataFrame:

@@ -160,10 +160,12 @@ def test_the_projection_is_the_named_statement_with_parameters_only(sweep):
             "graph_name": call.params["graph_name"],
             "checkpoint_key": checkpoint_key(sweep.run_id, step),
             "tau": TAU,
+            "unfiltered": False,
             "measure": "direct",
         }
     assert sweep.run_id not in text and str(TAU) not in text
-    assert all(f"${p}" in text for p in ("graph_name", "checkpoint_key", "tau", "measure"))
+    params = ("graph_name", "checkpoint_key", "tau", "unfiltered", "measure")
+    assert all(f"${p}" in text for p in params)
     modes = {t.mode for t in driver.transactions if t.calls[0].query == text}
     assert modes == {"READ"}
 
@@ -587,6 +589,7 @@ def test_analyze_on_neo4j_sends_every_value_as_a_parameter(run_sweep):
     at_tau = [(key, RUN_TAU, "total") for key in keys]
     for name in ("graph_edges", "gds_project"):
         assert [(p["checkpoint_key"], p["tau"], p["measure"]) for p in params[name]] == at_tau
+    assert [p["unfiltered"] for p in params["gds_project"]] == [False] * len(keys)
     results = lint({f"sent{i}": q for i, q in enumerate(sorted(texts))})
     assert not {name: diags for name, diags in results.items() if diags}
 

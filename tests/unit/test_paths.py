@@ -161,3 +161,14 @@ def test_persistence_and_emergence():
     assert events["replaced"].iloc[0] == "input→logits"
     assert pd.isna(events["replaced"].iloc[1])
     assert events["strength"].tolist() == pytest.approx([math.exp(-0.1)] * 2)
+
+
+def test_components_sort_in_computation_order():
+    import random
+
+    from circuitatlas.ingest.components import all_components, order_key
+
+    names = [c.name for c in all_components(12, 12)]
+    shuffled = random.Random(0).sample(names, len(names))
+    assert sorted(shuffled, key=order_key) == names
+    assert sorted(["zz", "logits", "m0", "input"], key=order_key) == ["input", "m0", "logits", "zz"]
