@@ -39,6 +39,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/sweep.py
 	$(PY) benchmarks/store.py
 	$(PY) benchmarks/analytics.py
+	$(PY) benchmarks/paths.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache tools/cypher-lint/node_modules
