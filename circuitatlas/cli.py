@@ -414,7 +414,7 @@ def _pick_run(store: Any, run_id: str | None) -> str:
     if len(known) == 1:
         return str(known[0])
     hint = f"one of {', '.join(known)}" if known else "the store holds no run; ingest one first"
-    raise CircuitAtlasError(f"--run: give the run to analyze ({hint})")
+    raise CircuitAtlasError(f"--run: give the run ({hint})")
 
 
 def _listed(frame: Any) -> Any:
@@ -526,6 +526,364 @@ def analyze_cmd(
         )
         _echo_frame(analysis_table(result.checkpoints), fmt)
         click.echo("\n" + result.summary())
+
+
+@main.command("paths", context_settings=CONTEXT)
+@click.option("--run", "run_id", default=None, help="Run id (default: the store's only run).")
+@_store_option
+@click.option("--step", type=int, default=None, help="The checkpoint to search.")
+@click.option("--all-steps", is_flag=True, help="Search every checkpoint; adds persistence.")
+@click.option("-k", "--k", "k", type=int, default=5, show_default=True, help="Paths per step.")
+@click.option(
+    "--edges",
+    "measure",
+    type=click.Choice(["direct", "total"]),
+    default="direct",
+    show_default=True,
+    help="Which effect the edges carry (direct: the circuit view).",
+)
+@click.option(
+    "--tau",
+    type=float,
+    default=None,
+    help="Keep only edges whose similarity is below TAU (default: every positive weight).",
+)
+@click.option("--source", default="input", show_default=True, help="Where paths start.")
+@click.option("--sink", default="logits", show_default=True, help="Where paths end.")
+@click.option("--save", is_flag=True, help="Store each step's candidate circuit as a Circuit node.")
+@click.option(
+    "--validate",
+    is_flag=True,
+    help="Rerun the model: the faithfulness of each step's circuit (the run's checkpoints "
+    "must still be where they were swept from).",
+)
+@click.option(
+    "--ablation",
+    type=click.Choice(["mean", "zero", "resample"]),
+    default="mean",
+    show_default=True,
+    help="How --validate removes the components outside the circuit.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option(
+    "--show",
+    type=click.Choice(["paths", "persistence", "emergence", "circuits"]),
+    default=None,
+    help="Print only this table (csv prints paths unless told).",
+)
+@_format_option
+@_friendly
+def paths_cmd(
+    run_id: str | None,
+    store_url: str | None,
+    step: int | None,
+    all_steps: bool,
+    k: int,
+    measure: str,
+    tau: float | None,
+    source: str,
+    sink: str,
+    save: bool,
+    validate: bool,
+    ablation: str,
+    device: str,
+    show: str | None,
+    fmt: str,
+) -> None:
+    """The strongest SOURCE→SINK paths of a run's checkpoints: candidate circuits.
+
+    A path's strength is the product of its edge weights (distance −log of the weight clipped
+    to 1, summed): the strongest path (Dijkstra) and the k strongest loopless paths (Yen), in
+    the database with GDS on Neo4j, with igraph on the embedded store. Direct-effect edges by
+    default: total effects out of `input` sit near 1, so the one-edge path would always win.
+    With --all-steps also each path's persistence (first and last step in the top-k, fraction
+    of checkpoints) and emergence events (a path entering the top 1). A step's candidate
+    circuit is the union of the components on its top-k paths; --validate computes its
+    faithfulness ((metric with all else ablated − all ablated) ÷ (clean − all ablated)).
+
+    \b
+    Examples:
+      circuitatlas paths --store demo-run/circuitatlas.lbdb --run 4800ca1244c7 --step 1200
+      circuitatlas paths --all-steps -k 5 --show persistence
+      circuitatlas paths --step 1200 --edges total --tau 0.7 --source a0.h2 --sink logits
+      circuitatlas paths --all-steps --save --validate --ablation mean --format json
+      circuitatlas paths --store neo4j://localhost:7687 --run 4800ca1244c7 --all-steps
+    """
+    from circuitatlas.queries import circuits as circuit_lib
+    from circuitatlas.queries.paths import PathSettings, find_paths
+    from circuitatlas.store import open_store
+
+    if (step is None) == (not all_steps):
+        raise CircuitAtlasError("give --step S (one checkpoint) or --all-steps, not both")
+    settings = PathSettings(source, sink, k, measure, tau)
+    settings.check()
+    if show in ("persistence", "emergence") and not all_steps:
+        raise CircuitAtlasError(f"--show {show}: compares checkpoints; add --all-steps")
+    if show == "circuits" and not (save or validate):
+        raise CircuitAtlasError("--show circuits: add --save or --validate")
+    with open_store(store_url, writable=save) as store:
+        run_id = _pick_run(store, run_id)
+        result = find_paths(store, run_id, None if all_steps else [step], settings, progress=True)
+        circuits = circuit_lib.circuits_of(result)
+        if validate:
+            circuits = circuit_lib.validate(store, circuits, ablation, device, progress=True)
+        if save:
+            circuit_lib.save(store, circuits)
+        emerged = circuit_lib.induction_emergence(result, store.components(run_id))
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    tables = {"paths": result.paths}
+    if all_steps:
+        tables |= {"persistence": result.persistence(), "emergence": result.emergence()}
+    if validate or save:
+        tables["circuits"] = circuit_lib.circuits_table(circuits)
+    if show is not None:
+        tables = {show: tables[show]}
+    if fmt == "csv":
+        _echo_frame(next(iter(tables.values())), fmt)
+    elif fmt == "json":
+        import json
+
+        from circuitatlas.store.rows import plain_records
+
+        out: dict[str, Any] = {name: plain_records(frame) for name, frame in tables.items()}
+        out |= {"run_id": run_id, "induction_emergence": emerged, "notes": result.notes}
+        click.echo(json.dumps(out, default=str))
+    else:
+        where = "every edge with a positive weight" if tau is None else f"τ={tau:g}"
+        click.echo(
+            f"run {run_id}: the {k} strongest {source}→{sink} paths ({measure} effects, {where}; "
+            f"strength = product of the edge weights clipped to 1)"
+        )
+        for name, frame in tables.items():
+            click.echo(f"\n{name}:")
+            _echo_frame(frame, fmt)
+        if emerged is not None and show is None:
+            click.echo(
+                f"\ninduction path (top previous-token head → induction head) first among the "
+                f"top-{k} at step {emerged}"
+            )
+        if save:
+            click.echo(f"\nstored {len(circuits)} candidate circuit(s) in {store.url}")
+
+
+@main.group("ask", context_settings=CONTEXT)
+def ask_group() -> None:
+    """Named questions over a run's training trajectory, answered in the database.
+
+    Each question is one parameterized Cypher statement per backend
+    (circuitatlas/store/cypher/*/ask_*.cypher); `circuitatlas ask QUESTION --help` says more.
+
+    \b
+    Examples:
+      circuitatlas ask top pagerank -k 3
+      circuitatlas ask history a1.h0 --metric induction_score
+      circuitatlas ask edge a0.h1 a1.h0 --format csv
+      circuitatlas ask first a0.h1 a1.h0 --above 0.5 --edges direct
+      circuitatlas ask roles 300 720
+      circuitatlas ask diff 300 720 --tau 0.7 -k 5
+    """
+
+
+def _ask_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--run``, ``--store`` and ``--format``, shared by every question."""
+    fn = _format_option(_store_option(fn))
+    return click.option(
+        "--run", "run_id", default=None, help="Run id (default: the store's only run)."
+    )(fn)
+
+
+def _edges_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--edges",
+        "measure",
+        type=click.Choice(["total", "direct"]),
+        default="total",
+        show_default=True,
+        help="Which effect's weight (and similarity) to read.",
+    )(fn)
+
+
+def _answer(store_url: str | None, run_id: str | None, fmt: str, question: str, **kw: Any) -> None:
+    """Ask ``question`` (a function of circuitatlas.queries.trajectory) of the run and print the
+    frame; its note, if any, goes to stderr."""
+    from circuitatlas.queries import trajectory
+    from circuitatlas.store import open_store
+
+    with open_store(store_url) as store:
+        frame = getattr(trajectory, question)(store, _pick_run(store, run_id), **kw)
+    _echo_frame(frame, fmt)
+    if frame.attrs.get("note"):
+        click.echo(frame.attrs["note"], err=True)
+
+
+@ask_group.command("top", context_settings=CONTEXT)
+@click.argument("metric")
+@click.option("-k", "--k", "k", type=int, default=5, show_default=True, help="Rows per step.")
+@_ask_options
+@_friendly
+def ask_top_cmd(metric: str, k: int, run_id: str | None, store_url: str | None, fmt: str) -> None:
+    """The k components with the largest METRIC at every checkpoint: step, rank, name, value.
+
+    METRIC is a numeric component property: effect, prev_token_score, induction_score (from the
+    sweep) or in_degree, out_degree, in_strength, out_strength, betweenness, closeness, pagerank
+    (from `circuitatlas analyze`). Ties go by name; tied values share a rank; nulls are left out.
+
+    \b
+    Examples:
+      circuitatlas ask top induction_score
+      circuitatlas ask top pagerank -k 3 --format csv
+      circuitatlas ask top effect --run 4800ca1244c7 --store neo4j://localhost:7687
+    """
+    _answer(store_url, run_id, fmt, "top_components", metric=metric, k=k)
+
+
+@ask_group.command("history", context_settings=CONTEXT)
+@click.argument("name")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="METRIC",
+    help="A numeric property to show (repeat for several; default: every one stored).",
+)
+@_ask_options
+@_friendly
+def ask_history_cmd(
+    name: str, metrics: tuple[str, ...], run_id: str | None, store_url: str | None, fmt: str
+) -> None:
+    """Component NAME's numeric properties at every checkpoint.
+
+    \b
+    Examples:
+      circuitatlas ask history a1.h0
+      circuitatlas ask history a0.h1 --metric prev_token_score --metric out_strength
+      circuitatlas ask history m0 --format json
+    """
+    _answer(store_url, run_id, fmt, "component_history", name=name, metrics=metrics or None)
+
+
+@ask_group.command("edge", context_settings=CONTEXT)
+@click.argument("source")
+@click.argument("target")
+@_ask_options
+@_friendly
+def ask_edge_cmd(
+    source: str, target: str, run_id: str | None, store_url: str | None, fmt: str
+) -> None:
+    """The edge SOURCE → TARGET at every checkpoint: similarity, weight, std of both effects.
+
+    \b
+    Examples:
+      circuitatlas ask edge a0.h1 a1.h0
+      circuitatlas ask edge input logits --format csv > input-logits.csv
+    """
+    _answer(store_url, run_id, fmt, "edge_history", source=source, target=target)
+
+
+@ask_group.command("first", context_settings=CONTEXT)
+@click.argument("source")
+@click.argument("target")
+@click.option("--above", type=float, required=True, help="The weight to exceed.")
+@_edges_option
+@_ask_options
+@_friendly
+def ask_first_cmd(
+    source: str,
+    target: str,
+    above: float,
+    measure: str,
+    run_id: str | None,
+    store_url: str | None,
+    fmt: str,
+) -> None:
+    """The first step at which the weight of SOURCE → TARGET exceeds --above.
+
+    When it never does, no row, and a note says the largest weight it reached and when.
+
+    \b
+    Examples:
+      circuitatlas ask first a0.h1 a1.h0 --above 0.5
+      circuitatlas ask first a0.h2 a1.h1 --above 0.2 --edges direct --format json
+    """
+    _answer(
+        store_url,
+        run_id,
+        fmt,
+        "first_exceeding",
+        source=source,
+        target=target,
+        value=above,
+        measure=measure,
+    )
+
+
+@ask_group.command("roles", context_settings=CONTEXT)
+@click.argument("step_a", type=int)
+@click.argument("step_b", type=int)
+@_ask_options
+@_friendly
+def ask_roles_cmd(
+    step_a: int, step_b: int, run_id: str | None, store_url: str | None, fmt: str
+) -> None:
+    """Components whose role (spreader, gatherer, gatekeeper) differs between STEP_A and STEP_B.
+
+    The roles are those the run's last `circuitatlas analyze` wrote (None: no role).
+
+    \b
+    Examples:
+      circuitatlas ask roles 300 720
+      circuitatlas ask roles 0 1200 --format csv
+    """
+    _answer(store_url, run_id, fmt, "role_changes", step_a=step_a, step_b=step_b)
+
+
+@ask_group.command("diff", context_settings=CONTEXT)
+@click.argument("step_a", type=int)
+@click.argument("step_b", type=int)
+@click.option(
+    "--tau",
+    type=float,
+    default=0.7,
+    show_default=True,
+    help="An edge is present when its similarity is below TAU.",
+)
+@_edges_option
+@click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="Rows per change.")
+@_ask_options
+@_friendly
+def ask_diff_cmd(
+    step_a: int,
+    step_b: int,
+    tau: float,
+    measure: str,
+    k: int,
+    run_id: str | None,
+    store_url: str | None,
+    fmt: str,
+) -> None:
+    """How the graph at TAU changes from STEP_A to STEP_B.
+
+    Edges that appeared (absent at STEP_A, present at STEP_B), vanished, strengthened and
+    weakened (present at both; weight up or down): per change the k with the largest |delta|,
+    delta = weight_after − weight_before.
+
+    \b
+    Examples:
+      circuitatlas ask diff 300 720
+      circuitatlas ask diff 0 1200 --tau 0.9 --edges direct -k 5 --format csv
+    """
+    _answer(
+        store_url,
+        run_id,
+        fmt,
+        "checkpoint_diff",
+        step_a=step_a,
+        step_b=step_b,
+        tau=tau,
+        measure=measure,
+        k=k,
+    )
 
 
 @main.command("demo", context_settings=CONTEXT)

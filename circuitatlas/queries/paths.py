@@ -326,7 +326,7 @@ def find_paths(
         raise CircuitAtlasError(f"run {run_id} has no stored checkpoint; ingest it first")
     steps = stored if steps is None else [int(s) for s in steps]
     for step in steps:
-        store._check_step(run_id, step)
+        store.check_step(run_id, step)
     check_endpoints(store, run_id, steps[0], settings)
     frames, notes = [], []
     for step in tqdm(steps, desc="paths", unit="ckpt", disable=not progress):

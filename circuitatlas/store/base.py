@@ -241,7 +241,7 @@ class StoreBase(ABC):
             self.run_config(run_id)
             column = self._read("components_of_run", run_id=run_id)["component"]
         else:
-            self._check_step(run_id, step)
+            self.check_step(run_id, step)
             key = checkpoint_key(run_id, step)
             column = self._read("components_of_step", checkpoint_key=key)["component"]
         frame = _node_frame(column, COMPONENT_FRAME_COLUMNS).astype({"head": "Int64"})
@@ -270,7 +270,7 @@ class StoreBase(ABC):
             self.run_config(run_id)
             frame = self._read("edges_of_run", run_id=run_id, **params)
         else:
-            self._check_step(run_id, step)
+            self.check_step(run_id, step)
             key = checkpoint_key(run_id, step)
             frame = self._read("edges_of_step", checkpoint_key=key, **params)
         if frame.empty:
@@ -350,7 +350,8 @@ class StoreBase(ABC):
         frame = self._read("circuits_of_run", run_id=run_id)
         return _node_frame(frame["circuit"], []) if len(frame) else pd.DataFrame()
 
-    def _check_step(self, run_id: str, step: int) -> None:
+    def check_step(self, run_id: str, step: int) -> None:
+        """Raise a one-line error unless ``step`` is stored for the run."""
         steps = self.stored_steps(run_id)
         if int(step) not in steps:
             self.run_config(run_id)  # an unknown run is the clearer message

@@ -302,7 +302,7 @@ def test_cli_needs_run_when_the_store_has_several(path, tmp_path):
     with open_store(path, writable=True) as store:
         ingest_sweep(store, synthetic_sweep(2, 2, [0, 5], seed=9, model="other"), progress=False)
     out = CliRunner().invoke(main, ["analyze", "--store", str(path)])
-    assert out.exit_code == 1 and out.stderr.startswith("error: --run: give the run to analyze")
+    assert out.exit_code == 1 and out.stderr.startswith("error: --run: give the run (")
 
 
 def test_the_top_level_api_takes_a_store_url(path, sweep):

@@ -1,0 +1,1 @@
+"""Questions asked of a stored run: trajectories, paths and circuits."""

@@ -1,0 +1,13 @@
+// Trajectory question `edge`: the INFLUENCES edge $source → $target of run $run_id at every
+// checkpoint, both measures, by step. Both ends are found by key "{checkpoint key}/{name}".
+MATCH (:Run {run_id: $run_id})-[:HAS_CHECKPOINT]->(ck:Checkpoint)
+WITH ck.key + '/' + $source AS source_key, ck.key + '/' + $target AS target_key
+MATCH (s:Component)
+WHERE s.key = source_key
+MATCH (t:Component)
+WHERE t.key = target_key
+MATCH (s)-[e:INFLUENCES]->(t)
+RETURN e.step AS step, e.similarity AS similarity, e.weight AS weight, e.std AS std,
+       e.direct_similarity AS direct_similarity, e.direct_weight AS direct_weight,
+       e.direct_std AS direct_std
+ORDER BY step
