@@ -588,7 +588,7 @@ def _graph_info(name: str, graph: Graph) -> dict[str, Any]:
 
 
 def ingested_store(
-    sweep: SweepResult, writable: bool = True, **driver_options: Any
+    sweep: SweepResult, writable: bool = True, batch_size: int = 10_000, **driver_options: Any
 ) -> tuple[Neo4jStore, RecordingDriver]:
     """(Neo4j store on database ``atlas``, recording driver) holding ``sweep`` ingested through
     the backend, the ingest's transactions cleared (``driver_options``: the driver's)."""
@@ -597,8 +597,14 @@ def ingested_store(
 
     driver = RecordingDriver(**driver_options)
     url = "neo4j://localhost"
-    ingest_sweep(Neo4jStore(url, writable=True, driver=driver), sweep, progress=False)
-    store = Neo4jStore(url, writable=writable, driver=driver, database="atlas")
+
+    def opened(writable: bool) -> Neo4jStore:
+        return Neo4jStore(
+            url, writable=writable, batch_size=batch_size, driver=driver, database="atlas"
+        )
+
+    ingest_sweep(opened(True), sweep, progress=False)
+    store = opened(writable)
     driver.transactions.clear()
     return store, driver
 

@@ -89,11 +89,8 @@ def _finite(value: float) -> float | None:
 
 def circuits_of(result: PathResult) -> list[Circuit]:
     """One circuit per checkpoint that has a path."""
-    return [
-        Circuit(result.run_id, step, result.settings, tuple(result.of_step(step)))
-        for step in result.steps
-        if result.of_step(step)
-    ]
+    found = ((step, tuple(result.of_step(step))) for step in result.steps)
+    return [Circuit(result.run_id, step, result.settings, paths) for step, paths in found if paths]
 
 
 def validate(

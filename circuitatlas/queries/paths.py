@@ -325,8 +325,8 @@ def find_paths(
         store.run_config(run_id)  # an unknown run is the clearer message
         raise CircuitAtlasError(f"run {run_id} has no stored checkpoint; ingest it first")
     steps = stored if steps is None else [int(s) for s in steps]
-    for step in steps:
-        store.check_step(run_id, step)
+    for step in set(steps) - set(stored):
+        store.check_step(run_id, step)  # raises, naming the stored steps
     check_endpoints(store, run_id, steps[0], settings)
     frames, notes = [], []
     for step in tqdm(steps, desc="paths", unit="ckpt", disable=not progress):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cypher_lint import lint
-from neo4j_recording import RecordingDriver, gds_scores
+from neo4j_recording import RecordingDriver, gds_scores, ingested_store
 
 from circuitatlas.analytics.analyze import analyze
 from circuitatlas.analytics.centrality import COST, DEGREE_METRICS, METRICS, Graph, centralities
@@ -444,16 +444,7 @@ def embedded(run_sweep, tmp_path_factory):
 
 def ingested(run_sweep, writable: bool = True):
     """A Neo4j store over the stand-in, holding ``run_sweep`` ingested through the backend."""
-    driver = RecordingDriver()
-
-    def opened(writable: bool) -> Neo4jStore:
-        url = "neo4j://localhost"
-        return Neo4jStore(url, writable=writable, batch_size=BATCH, driver=driver, database="atlas")
-
-    ingest_sweep(opened(True), run_sweep, progress=False)
-    store = opened(writable)
-    driver.transactions.clear()
-    return store, driver
+    return ingested_store(run_sweep, writable, batch_size=BATCH)
 
 
 def call_name(call) -> str:
