@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= demo-run
 # Neo4j's own Cypher linter (npm), used by the tests on every Neo4j statement
 CYPHER_LINT := tools/cypher-lint/node_modules/.installed
+# Debian's chromium, driven by Playwright in the report's browser test
+CHROMIUM := $(VENV)/.chromium
 
 .PHONY: install demo test lint bench clean
 
@@ -23,7 +25,12 @@ $(CYPHER_LINT): tools/cypher-lint/package.json tools/cypher-lint/package-lock.js
 	npm ci --prefix tools/cypher-lint --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(STAMP) $(CYPHER_LINT)
+$(CHROMIUM): $(STAMP)
+	command -v chromium >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq chromium)
+	touch $@
+
+install: $(STAMP) $(CYPHER_LINT) $(CHROMIUM)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/circuitatlas demo --out $(DEMO_DIR)
@@ -32,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check circuitatlas tests benchmarks
 	$(VENV)/bin/ruff format --check circuitatlas tests benchmarks
 
-test: $(STAMP) $(CYPHER_LINT) lint
+test: $(STAMP) $(CYPHER_LINT) $(CHROMIUM) lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -10,11 +10,13 @@ _LAZY = {
     "open_store": "circuitatlas.store",
     "analyze": "circuitatlas.analytics.analyze",
     "tau_sweep": "circuitatlas.analytics.thresholds",
+    "to_networkx": "circuitatlas.export",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """``circuitatlas.open_store``, ``circuitatlas.analyze`` and ``circuitatlas.tau_sweep``."""
+    """``circuitatlas.open_store``, ``circuitatlas.analyze``, ``circuitatlas.tau_sweep`` and
+    ``circuitatlas.to_networkx``."""
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'circuitatlas' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The demo: train the toy run, ingest and analyze it in the store, summarize what formed when,
-and find the candidate circuits of its checkpoints.
+find the candidate circuits of its checkpoints and write the report of the circuit run.
 
 The run is swept twice: with zero ablation (the source paper's) for the network analytics, and
 with resample ablation (each component's output replaced by its output on another prompt, the
@@ -20,10 +20,12 @@ from circuitatlas.ingest import toy
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
 from circuitatlas.queries import circuits as circuit_lib
 from circuitatlas.queries.paths import PathResult, PathSettings, find_paths
+from circuitatlas.report import write_report
 from circuitatlas.store import StoreBase, check_store, open_store
 from circuitatlas.store.ingest import ingest_plan
 
 STORE_NAME = "circuitatlas.lbdb"
+REPORT_DIR = "report"
 CIRCUIT_ABLATION = "resample"  # how the demo's second sweep, the one for circuits, ablates
 VALIDATION_ABLATION = "mean"  # how faithfulness removes what is outside a circuit
 FAITHFUL = 0.8  # the faithfulness a circuit should reach to count as carrying the task
@@ -72,7 +74,8 @@ def summary_table(
 
 
 def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
-    """Train (or reuse) the toy run under ``out/toy`` and ingest it into the store; a summary.
+    """Train (or reuse) the toy run under ``out/toy``, ingest, analyze, find circuits and write
+    the report (``out/report``); returns a summary.
 
     The store is ``out/circuitatlas.lbdb`` unless ``store_url`` names another (e.g. Neo4j).
     """
@@ -89,7 +92,7 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
     plan = plan_run(str(run_dir), None, SweepSettings())
     circuit_plan = plan_run(str(run_dir), None, SweepSettings(ablation=CIRCUIT_ABLATION))
     with open_store(url, writable=True) as store:
-        report = ingest_plan(store, plan)
+        ingested = ingest_plan(store, plan)
         counts = store.counts(plan.run_id)
         checkpoints = store.checkpoints(plan.run_id)
         table = summary_table(
@@ -99,10 +102,13 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         circuit_report = ingest_plan(store, circuit_plan)
         paths, circuit, emerged = find_circuits(store, circuit_plan.run_id)
         wider = faithful_circuit(store, circuit_plan.run_id, circuit.step)
+        # the report shows the circuit run: its paths hold the induction circuit
+        analyze(store, circuit_plan.run_id, DEFAULT_TAU, progress=False)
+        report = write_report(store, circuit_plan.run_id, out / REPORT_DIR)
     jump = checkpoints.set_index("step").metric.diff().idxmax()
     lines = [
         note,
-        report.summary(),
+        ingested.summary(),
         f"stored for run {plan.run_id}: {counts['checkpoints']} checkpoints, "
         f"{counts['components']} components, {counts['edges']} edges",
         "",
@@ -118,6 +124,8 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         circuit_report.summary(),
         *circuit_summary(paths, circuit, emerged),
         _wider_line(wider, circuit),
+        "",
+        f"report of run {circuit_plan.run_id} (phases, roles, paths, the graph): {report.index}",
         "",
         f"try: circuitatlas analyze --store {url} --run {plan.run_id} --tau-sweep 0.3,0.5,0.7,0.9",
         f"     circuitatlas paths --store {url} --run {circuit_plan.run_id} --all-steps "
