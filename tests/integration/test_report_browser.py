@@ -1,9 +1,10 @@
 """The report in a real browser: Debian's chromium, driven by Playwright, offline.
 
-The report of the default toy run is opened from disk; every request the page makes is recorded
-(anything but the file itself, ``data:``, ``blob:`` and ``about:`` is aborted and fails the test),
-the graph's canvas must show pixels in the component colours, the step selector must redraw it,
-and screenshots are saved (to ``$CIRCUITATLAS_ARTIFACTS`` when set, else beside the report).
+The report of the default toy run, swept as the demo sweeps it for its report, is opened from
+disk. Every request the page makes is recorded (anything but the file itself, ``data:``,
+``blob:`` and ``about:`` is aborted and fails the test), the graph's canvas must show pixels in
+the component colours, the step selector must redraw it, and screenshots are saved (to
+``$CIRCUITATLAS_ARTIFACTS`` when set, else beside the report).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from circuitatlas.analytics.analyze import DEFAULT_TAU, analyze
+from circuitatlas.demo import CIRCUIT_ABLATION
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
 from circuitatlas.report import write_report
 from circuitatlas.report.figures import KIND_COLOURS
@@ -57,7 +59,7 @@ def _rgb(hex_colour: str) -> list[int]:
 @pytest.fixture(scope="module")
 def report(default_toy_runs, tmp_path_factory):
     run_dir, _ = default_toy_runs(0)
-    plan = plan_run(str(run_dir), None, SweepSettings())
+    plan = plan_run(str(run_dir), None, SweepSettings(ablation=CIRCUIT_ABLATION))
     root = tmp_path_factory.mktemp("report")
     with open_store(root / "store.lbdb", writable=True) as store:
         ingest_plan(store, plan, progress=False)
