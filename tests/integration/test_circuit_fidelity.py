@@ -87,3 +87,35 @@ def test_the_induction_path_emerges_where_the_loss_on_the_repeat_drops(found):
     after = min((s for s in steps if s > end), default=steps[-1])
     assert emerged is not None
     assert before <= emerged <= after, (emerged, start, end, steps)
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["seed1", "seed2"])
+def other_seed(request, default_toy_runs, tmp_path_factory):
+    """The same pipeline on the default toy run's other seeds (trained once per session)."""
+    out, log = default_toy_runs(request.param)
+    plan = plan_run(str(out), None, SweepSettings(ablation=CIRCUIT_ABLATION))
+    path = tmp_path_factory.mktemp(f"fidelity-seed{request.param}") / "store.lbdb"
+    with open_store(path, writable=True) as store:
+        ingest_plan(store, plan, progress=False)
+        result, circuit, emerged = find_circuits(store, plan.run_id)
+        components = store.components(plan.run_id)
+    return log, result, circuit, emerged, components
+
+
+@pytest.mark.slow
+def test_on_seeds_1_and_2_the_top5_circuit_carries_the_task_and_holds_the_induction_path(
+    other_seed,
+):
+    """Where layer 0 does not split its work over redundant heads, as on seed 0, the top-5 circuit
+    is faithful (measured 0.987 and 0.984) and the emergence lies in the loss-drop window."""
+    log, result, circuit, emerged, components = other_seed
+    assert circuit.faithfulness is not None
+    assert circuit.faithfulness.value >= FAITHFUL, circuit.faithfulness
+    on_induction = induction_paths(result.paths[result.paths.step == circuit.step], components)
+    assert len(on_induction) >= 1
+    assert set(on_induction.iloc[0].path.split("→")) <= set(circuit.components)
+    start, end = drop_window(log)
+    steps = result.steps
+    before = max((s for s in steps if s < start), default=steps[0])
+    after = min((s for s in steps if s > end), default=steps[-1])
+    assert emerged is not None and before <= emerged <= after, (emerged, start, end)
