@@ -2,10 +2,12 @@
 transaction boundary the Neo4j backend sends, and answers reads from a small in-memory table.
 
 Only what cannot run here (a live Neo4j) is replaced; the backend code under test is the real
-one. Answers: ``schema_version``, ``run_config``, ``checkpoint_steps``, ``checkpoints``,
-``components_of_step``, ``component_names``, ``graph_edges`` and ``path_edges`` come from what
-was "committed" so far, so an ingest through it behaves like one against an empty database and
-an analysis reads back what was ingested.
+one. Answers: ``schema_version``, ``run_config``, ``ask_run``, ``checkpoint_steps``,
+``checkpoints``, ``components_of_step``, ``components_of_run``, ``component_names``,
+``graph_edges``, ``path_edges`` and ``edges_of_run`` come from what was "committed" so far (the
+analysis write-back and what GDS wrote included), so an ingest through it behaves like one
+against an empty database, an analysis reads back what was ingested and a report reads back
+the analysis.
 
 It is a ``neo4j.Driver`` (the graphdatascience client accepts nothing else) and also answers what
 that client sends, auto-commit ``session.run`` and ``execute_query`` included: ``gds.version()``,
@@ -32,7 +34,7 @@ import pandas as pd
 from neo4j.exceptions import Neo4jError
 
 from circuitatlas.analytics.centrality import METRICS, Graph
-from circuitatlas.store.rows import checkpoint_key
+from circuitatlas.store.rows import EDGE_PROPERTIES, checkpoint_key
 from circuitatlas.store.statements import statement
 
 if TYPE_CHECKING:
@@ -165,6 +167,7 @@ class RecordingDriver(neo4j.Driver):
         self.schema_version = schema_version
         self.steps: dict[str, set[int]] = {}
         self.configs: dict[str, str] = {}
+        self.run_nodes: dict[str, dict[str, Any]] = {}  # run id → the Run node's properties
         self.closed = False
         self._closed = False
         self.gds_version = gds_version
@@ -248,6 +251,33 @@ class RecordingDriver(neo4j.Driver):
                 self.schema_version = call.params["version"]
             if call.query.startswith("MERGE (r:Run"):
                 self.configs[call.params["run_id"]] = call.params["config"]
+                # ON CREATE SET: the first MERGE sets the properties (a null one is not stored)
+                created = {k: v for k, v in call.params.items() if v is not None}
+                self.run_nodes.setdefault(call.params["run_id"], created | {"n_checkpoints": 0})
+            if call.query == statement("neo4j", "run_count"):
+                run_id = call.params["run_id"]
+                self.run_nodes[run_id]["n_checkpoints"] = len(self.steps.get(run_id, ()))
+            if call.query == statement("neo4j", "analysis_clear"):
+                run_id = call.params["run_id"]
+                for prop in re.findall(r"\br\.(\w+) = null", call.query):
+                    self.run_nodes.get(run_id, {}).pop(prop, None)
+                for checkpoint in self.checkpoint_nodes.values():
+                    if checkpoint["run_id"] == run_id:
+                        for prop in re.findall(r"\bc\.(\w+) = null", call.query):
+                            checkpoint.pop(prop, None)
+            run = self.run_nodes.get(call.params.get("run_id"))
+            if call.query == statement("neo4j", "analysis_run_write") and run is not None:
+                _set_plus(run, call.params["properties"])  # `SET r += $properties`
+            if call.query == statement("neo4j", "analysis_checkpoints_write"):
+                for row in call.params["rows"]:
+                    if row["key"] in self.checkpoint_nodes:
+                        _set_plus(self.checkpoint_nodes[row["key"]], row["properties"])
+            if call.query == statement("neo4j", "analysis_components_write"):
+                for row in call.params["rows"]:
+                    run_id, step, name = row["key"].split("/", 2)
+                    node = self.component_nodes.get((checkpoint_key(run_id, int(step)), name))
+                    if node is not None:  # a component of a test's graph has no key
+                        _set_plus(node, row["properties"])
             if "CREATE (r)-[:HAS_CHECKPOINT]->" in call.query:
                 for row in call.params["rows"]:
                     self.steps.setdefault(row["run_id"], set()).add(row["step"])
@@ -332,16 +362,38 @@ class RecordingDriver(neo4j.Driver):
         )
         return Graph.from_edges(sorted(self.components[key]), edges)
 
+    def component_properties(self, key: str, name: str) -> dict[str, Any]:
+        """The properties of a component of checkpoint ``key``: ingested, then analysed (the
+        write-back's and what GDS wrote)."""
+        properties = dict(self.component_nodes.get((key, name), {"name": name}))
+        return properties | self.written.get(self.id_of[(key, name)], {})
+
+    def run_checkpoints(self, run_id: str) -> list[dict[str, Any]]:
+        """The properties of every checkpoint of ``run_id``, in step order."""
+        nodes = [c for c in self.checkpoint_nodes.values() if c["run_id"] == run_id]
+        return sorted(nodes, key=lambda c: c["step"])
+
     def answer_stored(self, query: str, params: dict[str, Any]) -> _Result | None:
         """The answer to a read of what was ingested, or None when ``query`` is none."""
+        if query == statement("neo4j", "ask_run"):
+            run = self.run_nodes.get(params["run_id"])
+            return _Result(["run"], [] if run is None else [{"run": dict(run)}])
         if query == statement("neo4j", "checkpoints"):
-            nodes = [c for c in self.checkpoint_nodes.values() if c["run_id"] == params["run_id"]]
-            nodes.sort(key=lambda c: c["step"])
+            nodes = self.run_checkpoints(params["run_id"])
             return _Result(["checkpoint"], [{"checkpoint": dict(c)} for c in nodes])
+        if query == statement("neo4j", "components_of_run"):
+            rows = [
+                {"component": self.component_properties(c["key"], name)}
+                for c in self.run_checkpoints(params["run_id"])
+                for name in self.components.get(c["key"], [])
+            ]
+            return _Result(["component"], rows)
+        if query == statement("neo4j", "edges_of_run"):
+            return self._edges_of_run(params)
         key = params.get("checkpoint_key")
         if query == statement("neo4j", "components_of_step"):
             rows = [
-                {"component": dict(self.component_nodes.get((key, name), {"name": name}))}
+                {"component": self.component_properties(key, name)}
                 for name in self.components.get(key, [])
             ]
             return _Result(["component"], rows)
@@ -373,6 +425,24 @@ class RecordingDriver(neo4j.Driver):
             ]
             return _Result(["source", "target", "weight", "similarity"], rows)
         return None
+
+    def _edges_of_run(self, params: dict[str, Any]) -> _Result:
+        """``edges_of_run``: every ingested edge of the run, unless ``unfiltered`` those whose
+        ``measure`` similarity is below ``tau`` (a null one is not)."""
+        prefix = "direct_" if params["measure"] == "direct" else ""
+        columns = ["step", "source", "target", *EDGE_PROPERTIES]
+        rows = []
+        for checkpoint in self.run_checkpoints(params["run_id"]):
+            for row in self.edge_rows.get(checkpoint["key"], []):
+                similarity = row.get(f"{prefix}similarity")
+                if not params["unfiltered"] and not (
+                    similarity is not None and similarity < params["tau"]
+                ):
+                    continue
+                names = (row[k].split("/", 2)[2] for k in ("source_key", "target_key"))
+                ends = dict(zip(("source", "target"), names, strict=True))
+                rows.append({"step": row["step"], **ends, **{p: row.get(p) for p in columns[3:]}})
+        return _Result(columns, rows)
 
     # --- the GDS side --------------------------------------------------------------------------
     def add_graph(self, checkpoint_key: str, graph: Graph) -> None:
@@ -415,11 +485,10 @@ class RecordingDriver(neo4j.Driver):
                 self.node_ids.get(key, []), self.graphs[key].names, strict=True
             ):
                 props = self.written.get(node_id, {})
-                row = {"name": name, **{m: props.get(m) for m in METRICS}}
                 for degree in ("in_degree", "out_degree"):  # the statement stores them as integers
-                    if row[degree] is not None:
-                        row[degree] = int(row[degree])
-                rows.append(row)
+                    if props.get(degree) is not None:
+                        props[degree] = int(props[degree])
+                rows.append({"name": name, **{m: props.get(m) for m in METRICS}})
             rows.sort(key=lambda r: r["name"])
             return _Result(["name", *METRICS], rows)
         match = _PROCEDURE.match(query.strip())
@@ -552,6 +621,15 @@ class RecordingDriver(neo4j.Driver):
         if algorithm == "pageRank":
             row |= {"ranIterations": 5, "didConverge": True}
         return _Result(list(row), [row])
+
+
+def _set_plus(properties: dict[str, Any], update: dict[str, Any]) -> None:
+    """``SET n += $update`` on a node's ``properties``: a null value removes the property."""
+    for name, value in update.items():
+        if value is None:
+            properties.pop(name, None)
+        else:
+            properties[name] = value
 
 
 _GRAPH_INFO_KEYS = [

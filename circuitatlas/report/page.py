@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def table_html(frame: pd.DataFrame, max_rows: int = 50) -> str:
     for record in frame.head(max_rows).itertuples(index=False):
         cells = []
         for value in record:
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
             text = _cell(value)
             cells.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -71,7 +72,7 @@ def table_html(frame: pd.DataFrame, max_rows: int = 50) -> str:
 
 
 def _cell(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
