@@ -210,6 +210,21 @@ def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _edges_option(
+    default: str = "total", help: str = "Which effect's weight (and similarity) to read."
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--edges total|direct`` (the ``measure`` argument), shared by every command that reads
+    edges; ``help`` says what the choice changes there."""
+    return click.option(
+        "--edges",
+        "measure",
+        type=click.Choice(["total", "direct"]),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 def _format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--format",
@@ -436,14 +451,7 @@ def _listed(frame: Any) -> Any:
     show_default=True,
     help="Keep an edge when its similarity is below TAU, in (0, 2].",
 )
-@click.option(
-    "--edges",
-    "measure",
-    type=click.Choice(["total", "direct"]),
-    default="total",
-    show_default=True,
-    help="Which effect the graph is built from.",
-)
+@_edges_option(help="Which effect the graph is built from.")
 @click.option("--top-k", type=int, default=3, show_default=True, help="Members of each role.")
 @click.option(
     "--reconfiguration",
@@ -534,14 +542,7 @@ def analyze_cmd(
 @click.option("--step", type=int, default=None, help="The checkpoint to search.")
 @click.option("--all-steps", is_flag=True, help="Search every checkpoint; adds persistence.")
 @click.option("-k", "--k", "k", type=int, default=5, show_default=True, help="Paths per step.")
-@click.option(
-    "--edges",
-    "measure",
-    type=click.Choice(["direct", "total"]),
-    default="direct",
-    show_default=True,
-    help="Which effect the edges carry (direct: the circuit view).",
-)
+@_edges_option("direct", "Which effect the edges carry (direct: the circuit view).")
 @click.option(
     "--tau",
     type=float,
@@ -693,17 +694,6 @@ def _ask_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _edges_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--edges",
-        "measure",
-        type=click.Choice(["total", "direct"]),
-        default="total",
-        show_default=True,
-        help="Which effect's weight (and similarity) to read.",
-    )(fn)
-
-
 def _answer(store_url: str | None, run_id: str | None, fmt: str, question: str, **kw: Any) -> None:
     """Ask ``question`` (a function of circuitatlas.queries.trajectory) of the run and print the
     frame; its note, if any, goes to stderr."""
@@ -785,7 +775,7 @@ def ask_edge_cmd(
 @click.argument("source")
 @click.argument("target")
 @click.option("--above", type=float, required=True, help="The weight to exceed.")
-@_edges_option
+@_edges_option()
 @_ask_options
 @_friendly
 def ask_first_cmd(
@@ -848,7 +838,7 @@ def ask_roles_cmd(
     show_default=True,
     help="An edge is present when its similarity is below TAU.",
 )
-@_edges_option
+@_edges_option()
 @click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="Rows per change.")
 @_ask_options
 @_friendly
@@ -921,13 +911,11 @@ def report_cmd(
     from circuitatlas.analytics.analyze import check_tau
     from circuitatlas.queries.paths import PathSettings
     from circuitatlas.report import write_report
-    from circuitatlas.report.build import check_out
     from circuitatlas.store import open_store
 
     if tau is not None:
         check_tau(tau)
     PathSettings(k=k).check()
-    check_out(out)
     with open_store(store_url) as store:
         run_id = _pick_run(store, run_id)
         written = write_report(store, run_id, out, k=k, tau=tau)
@@ -940,14 +928,7 @@ def report_cmd(
 @click.option("--run", "run_id", default=None, help="Run id (default: the store's only run).")
 @click.option("--step", type=int, required=True, help="The checkpoint to export.")
 @_store_option
-@click.option(
-    "--edges",
-    "measure",
-    type=click.Choice(["total", "direct"]),
-    default="total",
-    show_default=True,
-    help="Which effect's similarity --tau applies to (every edge carries both).",
-)
+@_edges_option(help="Which effect's similarity --tau applies to (every edge carries both).")
 @click.option(
     "--tau",
     type=float,

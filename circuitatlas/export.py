@@ -46,7 +46,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+def plain_records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
     """Each row of ``frame`` as a dict of its non-null cells, as plain Python values."""
     columns = list(frame.columns)
     for row in frame.astype(object).itertuples(index=False, name=None):
@@ -79,9 +79,9 @@ def to_networkx(
     graph = nx.DiGraph(
         run_id=run_id, step=int(step), measure=measure, tau=None if tau is None else float(tau)
     )
-    for node in _records(components):
+    for node in plain_records(components):
         graph.add_node(node["name"], **node)
-    for edge in _records(edges):
+    for edge in plain_records(edges):
         graph.add_edge(edge.pop("source"), edge.pop("target"), **edge)
     return graph
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 from neo4j_viz import Layout, Node, Relationship, Renderer, VisualizationGraph
 
+from circuitatlas.export import plain_records
 from circuitatlas.report.figures import KIND_COLOURS, KIND_LABELS, PATH_COLOUR
 
 EDGE_COLOUR = "#9aa5b1"
@@ -61,19 +62,17 @@ def column(kind: str, layer: float) -> float:
 
 def positions(components: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Pinned canvas coordinates per component name: columns by :func:`column`, rows centred."""
-    cols = {
-        row.name: column(row.kind, row.layer if pd.notna(row.layer) else 0.0)
-        for row in components.itertuples()
-    }
+    cols: dict[str, float] = {}
+    order: dict[str, tuple[float, str]] = {}  # within a column: by head, then name
+    for row in components.itertuples():
+        cols[row.name] = column(row.kind, row.layer if pd.notna(row.layer) else 0.0)
+        order[row.name] = (float(row.head) if pd.notna(row.head) else -1.0, row.name)
     finite = [c for c in cols.values() if math.isfinite(c)]
     last = (max(finite) if finite else 0.0) + 1.0
     cols = {name: (last if math.isinf(c) else c) for name, c in cols.items()}
     out: dict[str, tuple[float, float]] = {}
     for c in sorted(set(cols.values())):
-        names = sorted(
-            (n for n, v in cols.items() if v == c),
-            key=lambda n: _head_of(components, n),
-        )
+        names = sorted((n for n, v in cols.items() if v == c), key=order.__getitem__)
         for i, name in enumerate(names):
             out[name] = (c * X_GAP, (i - (len(names) - 1) / 2) * Y_GAP)
     return out
@@ -87,21 +86,11 @@ def view_of(points: Iterable[tuple[float, float]]) -> tuple[tuple[float, float],
     return centre, min(1.5, 0.9 * WIDTH_PX / span_x, 0.9 * HEIGHT_PX / span_y)
 
 
-def _head_of(components: pd.DataFrame, name: str) -> tuple[float, str]:
-    head = components.loc[components.name == name, "head"].iloc[0]
-    return (float(head) if pd.notna(head) else -1.0, name)
-
-
 def _scaled(value: float, top: float, bounds: tuple[float, float]) -> float:
     low, high = bounds
     if not (top > 0 and math.isfinite(value) and value > 0):
         return low
     return low + (high - low) * min(value / top, 1.0)
-
-
-def _plain(value: object) -> object:
-    """A JSON-ready property value (numpy scalars to Python, NaN and None dropped by the caller)."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def step_graph(
@@ -121,15 +110,14 @@ def step_graph(
     at = positions(components)
     top_b = float(components.size_by.max())
     nodes = []
-    for row in components.to_dict("records"):
-        props = {k: _plain(v) for k, v in row.items() if v is not None and not _is_nan(v)}
-        x, y = at[row["name"]]
+    for props in plain_records(components):
+        x, y = at[props["name"]]
         nodes.append(
             Node(
-                id=row["name"],
-                caption=row["name"],
-                size=_scaled(float(row["size_by"]), top_b, NODE_SIZE),
-                color=KIND_COLOURS.get(row["kind"], EDGE_COLOUR),
+                id=props["name"],
+                caption=props["name"],
+                size=_scaled(float(props["size_by"]), top_b, NODE_SIZE),
+                color=KIND_COLOURS.get(props["kind"], EDGE_COLOUR),
                 x=x,
                 y=y,
                 pinned=True,
@@ -166,10 +154,6 @@ def step_graph(
     ).data
     [block] = _DATA_BLOCK.findall(page)
     return StepGraph(step, block, len(nodes), len(rels), len(kept) - len(drawn))
-
-
-def _is_nan(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)
 
 
 def _set_legend(graph: VisualizationGraph, components: pd.DataFrame) -> None:
