@@ -38,7 +38,7 @@ from circuitatlas.ingest.sweep import (
     check_ablation,
     sweep_checkpoint,
 )
-from circuitatlas.ingest.tasks import PromptSet, load_prompts
+from circuitatlas.ingest.tasks import INDUCTION, PromptSet, load_prompts
 
 FRAME_FILES = ("checkpoints", "components", "edges")
 
@@ -128,6 +128,17 @@ class RunPlan:
         return str(self.config["run_id"])
 
 
+def local_paths(model: str, settings: SweepSettings) -> dict[str, str]:
+    """Absolute paths of the run's local inputs (model directory, prompt file, tokenizer), so a
+    run swept from relative paths can be rerun from any working directory."""
+    typed = {"model": model, "task": settings.task, "tokenizer": settings.tokenizer}
+    return {
+        key: str(Path(value).expanduser().absolute())
+        for key, value in typed.items()
+        if value is not None and value != INDUCTION and Path(value).expanduser().exists()
+    }
+
+
 def plan_run(model: str, revisions: str | None, settings: SweepSettings | None = None) -> RunPlan:
     """Resolve ``model``'s checkpoints and prompts and build the run configuration."""
     settings = settings or SweepSettings()
@@ -152,6 +163,7 @@ def plan_run(model: str, revisions: str | None, settings: SweepSettings | None =
         "ablation": settings.ablation,
         "arch": model_shape(weights),
         "settings": asdict(settings),
+        "local_paths": local_paths(model, settings),
         "version": __version__,
     }
     config["run_id"] = run_id_of(config)

@@ -192,8 +192,18 @@ def _check_config(config: dict[str, Any]) -> None:
             node = node[part]
 
 
+def located(config: dict[str, Any], key: str) -> str | None:
+    """Where the run's input ``key`` (``model``, ``task`` or ``tokenizer``) is read from now: the
+    absolute path recorded when the run was swept while it exists, else the value as typed."""
+    typed = config["model"] if key == "model" else config["settings"].get(key)
+    recorded = config.get("local_paths", {}).get(key)
+    if recorded is not None and Path(recorded).exists():
+        return recorded
+    return None if typed is None else str(typed)
+
+
 def _unreachable(config: dict[str, Any], step: int, why: str) -> CircuitAtlasError:
-    model = str(config["model"])
+    model = config.get("local_paths", {}).get("model") or str(config["model"])
     where = "" if Path(model).is_absolute() else " (a local path is read from the working dir)"
     return CircuitAtlasError(
         f"run {config['run_id']}: checkpoint step {step} of {model}{where} is no longer "
@@ -206,16 +216,16 @@ def _rebuilt_prompts(
 ) -> PromptSet:
     """The run's prompts, rebuilt as :func:`~circuitatlas.ingest.pipeline.plan_run` built them
     and checked against the stored digest."""
-    run_id, settings, task = config["run_id"], config["settings"], config["settings"]["task"]
+    run_id, settings, task = config["run_id"], config["settings"], located(config, "task")
     try:
         prompts = load_prompts(
-            task,
+            str(task),
             settings["n_prompts"],
             settings["seq_len"],
             weights.d_vocab,
             settings["seed"],
             bos_token_id_of(weights, bridge),
-            settings.get("tokenizer"),
+            located(config, "tokenizer"),
         )
     except CircuitAtlasError as e:
         raise CircuitAtlasError(
@@ -246,7 +256,7 @@ def run_faithfulness(
     rebuild its prompts exactly (checked against ``config["prompts"]["digest"]``) and score each
     circuit (one model load and one clean run for all of them)."""
     _check_config(config)
-    run_id, model, steps = config["run_id"], str(config["model"]), config["steps"]
+    run_id, model, steps = config["run_id"], str(located(config, "model")), config["steps"]
     check_ablation(ablation, int(config["prompts"]["n_prompts"]))
     if int(step) not in [int(s) for s in steps]:
         shown = ", ".join(map(str, steps[:8])) + (" …" if len(steps) > 8 else "")

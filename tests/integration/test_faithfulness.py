@@ -249,6 +249,24 @@ def test_moved_checkpoints_are_named(stored):
     assert f"restore {run} or re-sweep" in text
 
 
+def test_a_run_swept_from_relative_paths_reruns_from_any_working_directory(
+    stored, weights, tmp_path, monkeypatch
+):
+    run, prompt_file, config = stored
+    monkeypatch.chdir(run.parent)
+    settings = SweepSettings(task=prompt_file.name, n_prompts=4)
+    relative = plan_run(run.name, None, settings).config
+    assert relative["model"] == "run" and relative["settings"]["task"] == "prompts.jsonl"
+    assert relative["local_paths"] == {"model": str(run), "task": str(prompt_file)}
+    monkeypatch.chdir(tmp_path)  # neither path resolves from here
+    got = run_faithfulness(relative, 250, CIRCUITS)
+    assert got == run_faithfulness(config, 250, CIRCUITS)
+    # a store written before paths were recorded reads them from the working directory
+    old = {k: v for k, v in relative.items() if k != "local_paths"}
+    text = message(old, 250, CIRCUITS)
+    assert "checkpoint step 250 of run (a local path is read from the working dir)" in text
+
+
 def test_a_step_outside_the_run(stored):
     text = message(stored[2], 100, CIRCUITS)
     assert "step 100 is not a step of run" in text and "steps: 0, 250" in text
