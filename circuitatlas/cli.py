@@ -565,6 +565,14 @@ def analyze_cmd(
     show_default=True,
     help="How --validate removes the components outside the circuit.",
 )
+@click.option(
+    "--grow-to",
+    type=float,
+    default=None,
+    metavar="F",
+    help="With --validate: where a step's circuit falls short of faithfulness F, take the "
+    "fewest top paths (up to 20) whose circuit reaches it.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option(
     "--show",
@@ -587,6 +595,7 @@ def paths_cmd(
     save: bool,
     validate: bool,
     ablation: str,
+    grow_to: float | None,
     device: str,
     show: str | None,
     fmt: str,
@@ -600,11 +609,13 @@ def paths_cmd(
     With --all-steps also each path's persistence (first and last step in the top-k, fraction
     of checkpoints) and emergence events (a path entering the top 1). A step's candidate
     circuit is the union of the components on its top-k paths; --validate computes its
-    faithfulness ((metric with all else ablated − all ablated) ÷ (clean − all ablated)).
+    faithfulness ((metric with all else ablated − all ablated) ÷ (clean − all ablated)), and
+    --grow-to F adds top paths to a circuit that falls short of F until it reaches it.
 
     \b
     Examples:
       circuitatlas paths --store demo-run/circuitatlas.lbdb --run 4800ca1244c7 --step 1200
+      circuitatlas paths --step 1200 --validate --grow-to 0.8
       circuitatlas paths --all-steps -k 5 --show persistence
       circuitatlas paths --step 1200 --edges total --tau 0.7 --source a0.h2 --sink logits
       circuitatlas paths --all-steps --save --validate --ablation mean --format json
@@ -622,16 +633,24 @@ def paths_cmd(
         raise CircuitAtlasError(f"--show {show}: compares checkpoints; add --all-steps")
     if show == "circuits" and not (save or validate):
         raise CircuitAtlasError("--show circuits: add --save or --validate")
+    if grow_to is not None and not validate:
+        raise CircuitAtlasError("--grow-to: measures faithfulness; add --validate")
+    if grow_to is not None and not 0 < grow_to <= 1:
+        raise CircuitAtlasError(f"--grow-to {grow_to}: give a faithfulness in (0, 1], e.g. 0.8")
     with open_store(store_url, writable=save) as store:
         run_id = _pick_run(store, run_id)
         result = find_paths(store, run_id, None if all_steps else [step], settings, progress=True)
         circuits = circuit_lib.circuits_of(result)
+        notes = list(result.notes)
         if validate:
             circuits = circuit_lib.validate(store, circuits, ablation, device, progress=True)
+        if grow_to is not None:
+            circuits, grown = circuit_lib.grow(store, circuits, grow_to, ablation, device, True)
+            notes += grown
         if save:
             circuit_lib.save(store, circuits)
         emerged = circuit_lib.induction_emergence(result, store.components(run_id))
-    for note in result.notes:
+    for note in notes:
         click.echo(f"note: {note}", err=True)
     tables = {"paths": result.paths}
     if all_steps:
@@ -648,7 +667,7 @@ def paths_cmd(
         from circuitatlas.store.rows import plain_records
 
         out: dict[str, Any] = {name: plain_records(frame) for name, frame in tables.items()}
-        out |= {"run_id": run_id, "induction_emergence": emerged, "notes": result.notes}
+        out |= {"run_id": run_id, "induction_emergence": emerged, "notes": notes}
         click.echo(json.dumps(out, default=str))
     else:
         where = "every edge with a positive weight" if tau is None else f"τ={tau:g}"

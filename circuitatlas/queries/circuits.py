@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from circuitatlas.store.base import StoreBase
 
 INDUCTION_THRESHOLD = 0.3
-CIRCUIT_COLUMNS = ["step", "n_components", "components", "faithfulness"]
+CIRCUIT_COLUMNS = ["step", "k", "n_components", "components", "faithfulness"]
+K_MAX = 20  # the most top paths a circuit grows to (smallest_faithful, paths --grow-to)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def circuits_table(circuits: list[Circuit]) -> pd.DataFrame:
         [
             {
                 "step": c.step,
+                "k": c.settings.k,
                 "n_components": len(c.components),
                 "components": " ".join(c.components),
                 "faithfulness": None if c.faithfulness is None else c.faithfulness.value,
@@ -169,8 +171,9 @@ def smallest_faithful(
     step: int,
     settings: PathSettings,
     target: float = 0.8,
-    k_max: int = 20,
+    k_max: int = K_MAX,
     ablation: str = "mean",
+    device: str = "auto",
 ) -> Circuit | None:
     """The circuit of the fewest top paths (k from ``settings.k`` up to ``k_max``) whose
     faithfulness reaches ``target``; None when none does. The model is loaded once."""
@@ -186,8 +189,41 @@ def smallest_faithful(
     if not candidates:
         return None
     config = store.run_config(run_id)
-    scores = run_faithfulness(config, step, [c.components for c in candidates], ablation)
+    scores = run_faithfulness(config, step, [c.components for c in candidates], ablation, device)
     for circuit, faith in zip(candidates, scores, strict=True):
         if faith.value >= target:
             return replace(circuit, faithfulness=faith)
     return None
+
+
+def grow(
+    store: StoreBase,
+    circuits: list[Circuit],
+    target: float,
+    ablation: str = "mean",
+    device: str = "auto",
+    progress: bool = False,
+) -> tuple[list[Circuit], list[str]]:
+    """Each validated circuit below ``target`` replaced by :func:`smallest_faithful` (the fewest
+    top paths, up to ``K_MAX``, that reach it), and a note for each step where none does."""
+    from tqdm.auto import tqdm
+
+    out, notes = [], []
+    for circuit in tqdm(circuits, desc="grow", unit="ckpt", disable=not progress):
+        f = circuit.faithfulness
+        if f is None:
+            raise ValueError("grow() takes validated circuits")
+        if f.value >= target:
+            out.append(circuit)
+            continue
+        wider = replace(circuit.settings, k=circuit.settings.k + 1)
+        found = smallest_faithful(
+            store, circuit.run_id, circuit.step, wider, target, K_MAX, ablation, device
+        )
+        if found is None:
+            notes.append(
+                f"step {circuit.step}: no circuit of at most {K_MAX} top paths reaches "
+                f"faithfulness {target:g}; kept the top-{circuit.settings.k} one ({f.value:.3g})"
+            )
+        out.append(found or circuit)
+    return out, notes
