@@ -25,7 +25,6 @@ Progress goes to stderr; the table and, last, one ``key=value`` line to stdout.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -36,33 +35,22 @@ import pandas as pd
 
 from circuitatlas.analytics.analyze import analyze
 from circuitatlas.analytics.centrality import METRICS, centralities
-from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import open_store
-from circuitatlas.store.ingest import ingest_sweep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the reference
 from networkx_reference import networkx_centralities
+from pythia_sized import checkpoint_steps, ingested_run
 
 TAU = 0.7
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoints", type=int, default=143)
-    parser.add_argument("--quick", action="store_true", help="8 checkpoints")
-    args = parser.parse_args()
-    n = 8 if args.quick else args.checkpoints
-    steps = [i * 1000 for i in range(n)]
+    steps = checkpoint_steps(__doc__.splitlines()[0])
+    n = len(steps)
     log = sys.stderr
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.lbdb"
-        t0 = time.perf_counter()
-        sweep = synthetic_sweep(24, 16, steps, seed=0)
-        with open_store(path, writable=True) as store:
-            ingest_sweep(store, sweep, progress=False)
-        run_id = sweep.run_id
-        del sweep
-        print(f"built and ingested {n} checkpoints in {time.perf_counter() - t0:.1f} s", file=log)
+        run_id = ingested_run(path, steps)
 
         with open_store(path, writable=True) as store:
             t0 = time.perf_counter()

@@ -22,7 +22,6 @@ line to stdout.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import sys
@@ -32,11 +31,10 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+from pythia_sized import checkpoint_steps, ingested_run
 
-from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.queries.paths import PathSettings, edge_distances, find_paths, k_strongest
 from circuitatlas.store import open_store
-from circuitatlas.store.ingest import ingest_sweep
 
 
 def networkx_paths(names, sources, targets, weights, k):
@@ -48,22 +46,13 @@ def networkx_paths(names, sources, targets, weights, k):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoints", type=int, default=143)
-    parser.add_argument("--quick", action="store_true", help="8 checkpoints")
-    args = parser.parse_args()
-    n = 8 if args.quick else args.checkpoints
-    steps = [i * 1000 for i in range(n)]
-    log = sys.stderr
+    steps = checkpoint_steps(__doc__.splitlines()[0])
+    n = len(steps)
     settings = PathSettings()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.lbdb"
-        sweep = synthetic_sweep(24, 16, steps, seed=0)
-        with open_store(path, writable=True) as store:
-            ingest_sweep(store, sweep, progress=False)
-        print(f"ingested {n} checkpoints", file=log)
+        run_id = ingested_run(path, steps)
         with open_store(path) as store:
-            run_id = sweep.run_id
             t0 = time.perf_counter()
             result = find_paths(store, run_id, None, settings)
             ours = time.perf_counter() - t0
