@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,18 @@ def neo4j_url() -> str:
     """The live Neo4j's URL (the tests are skipped without one)."""
     assert URI is not None
     return URI
+
+
+@pytest.fixture
+def our_projections() -> Callable[[Any], list[str]]:
+    """``names(store)``: the GDS graphs circuitatlas projected that are still in the catalog."""
+    from circuitatlas.store.gds import GRAPH_NAME_PREFIX
+
+    def names(store: Any) -> list[str]:
+        found = store.cypher("CALL gds.graph.list() YIELD graphName RETURN graphName")
+        return [n for n in found["graphName"] if n.startswith(GRAPH_NAME_PREFIX)]
+
+    return names
 
 
 @pytest.fixture

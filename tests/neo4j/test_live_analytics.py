@@ -27,11 +27,6 @@ def run():
     )
 
 
-def _projections(store) -> list[str]:
-    names = store.cypher("CALL gds.graph.list() YIELD graphName RETURN graphName")["graphName"]
-    return [n for n in names if n.startswith(gds.GRAPH_NAME_PREFIX)]
-
-
 def _assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert list(got.columns) == ["name", *METRICS]
     assert got.name.tolist() == expected.name.tolist()
@@ -43,7 +38,7 @@ def _assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
         np.testing.assert_allclose(got[metric], expected[metric], rtol=1e-9, atol=atol)
 
 
-def test_gds_centralities_equal_the_definitions(neo4j_url, run, delete_runs):
+def test_gds_centralities_equal_the_definitions(neo4j_url, run, delete_runs, our_projections):
     delete_runs.append(run.run_id)
     with open_store(neo4j_url, writable=True) as store:
         ingest_sweep(store, run, progress=False)
@@ -60,10 +55,10 @@ def test_gds_centralities_equal_the_definitions(neo4j_url, run, delete_runs):
             assert stored.in_degree.tolist() == [0] * len(stored)
             assert all(isinstance(v, int | np.integer) for v in stored.out_degree)
             np.testing.assert_allclose(stored.pagerank, 1 / len(stored))
-        assert _projections(store) == []
+        assert our_projections(store) == []
 
 
-def test_an_error_drops_the_projection(neo4j_url, run, delete_runs, monkeypatch):
+def test_an_error_drops_the_projection(neo4j_url, run, delete_runs, monkeypatch, our_projections):
     delete_runs.append(run.run_id)
     monkeypatch.setitem(gds.PAGERANK_CONFIG, "damping_factor", 1.5)  # GDS refuses it
     with open_store(neo4j_url, writable=True) as store:
@@ -72,7 +67,7 @@ def test_an_error_drops_the_projection(neo4j_url, run, delete_runs, monkeypatch)
         with pytest.raises(CircuitAtlasError, match="dampingFactor") as info:
             store.centralities_of(run.run_id, 0, graph, 0.7, "total", write=False)
         assert "\n" not in str(info.value)
-        assert _projections(store) == []
+        assert our_projections(store) == []
 
 
 def test_analysis_write_back_and_its_marker(neo4j_url, run, delete_runs):

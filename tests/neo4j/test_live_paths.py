@@ -27,12 +27,7 @@ def run():
     )
 
 
-def _projections(store) -> list[str]:
-    names = store.cypher("CALL gds.graph.list() YIELD graphName RETURN graphName")["graphName"]
-    return [n for n in names if n.startswith(gds.GRAPH_NAME_PREFIX)]
-
-
-def test_gds_paths_equal_the_embedded_paths(neo4j_url, run, delete_runs, tmp_path):
+def test_gds_paths_equal_the_embedded_paths(neo4j_url, run, delete_runs, tmp_path, our_projections):
     delete_runs.append(run.run_id)
     with (
         open_store(neo4j_url, writable=True) as store,
@@ -51,12 +46,12 @@ def test_gds_paths_equal_the_embedded_paths(neo4j_url, run, delete_runs, tmp_pat
         got = find_paths(store, run.run_id, settings=settings)
         assert got.paths.empty
         assert_same_paths(got, find_paths(embedded, run.run_id, settings=settings))
-        assert _projections(store) == []
+        assert our_projections(store) == []
 
 
 @pytest.mark.parametrize("k", KS)
 def test_an_error_in_the_path_call_drops_the_projection(
-    neo4j_url, run, delete_runs, monkeypatch, k
+    neo4j_url, run, delete_runs, monkeypatch, k, our_projections
 ):
     delete_runs.append(run.run_id)
 
@@ -69,4 +64,4 @@ def test_an_error_in_the_path_call_drops_the_projection(
         with pytest.raises(CircuitAtlasError, match="/ by zero") as info:
             store.strongest_paths(run.run_id, STEPS[0], PathSettings(k=k))
         assert "\n" not in str(info.value)
-        assert _projections(store) == []
+        assert our_projections(store) == []
