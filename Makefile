@@ -8,8 +8,10 @@ DEMO_DIR ?= demo-run
 CYPHER_LINT := tools/cypher-lint/node_modules/.installed
 # Debian's chromium, driven by Playwright in the report's browser test
 CHROMIUM := $(VENV)/.chromium
+# the local Neo4j server (Neo4j Community + OpenGDS from Maven Central, tools/neo4j/pom.xml)
+NEO4J := $(PY) tools/neo4j/local.py
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean neo4j neo4j-stop neo4j-reset java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,23 +32,38 @@ $(CHROMIUM): $(STAMP)
 		|| (apt-get update -qq && apt-get install -y -qq chromium)
 	touch $@
 
-install: $(STAMP) $(CYPHER_LINT) $(CHROMIUM)
+java:
+	command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven)
+
+install: $(STAMP) $(CYPHER_LINT) $(CHROMIUM) java
+
+# starts the server in the background (a running one is reused) and writes .neo4j/env
+neo4j: $(STAMP) java
+	$(NEO4J) start
+
+neo4j-stop:
+	if [ -x $(PY) ]; then $(NEO4J) stop; fi
+
+neo4j-reset: neo4j-stop
+	rm -rf .neo4j
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/circuitatlas demo --out $(DEMO_DIR)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check circuitatlas tests benchmarks
-	$(VENV)/bin/ruff format --check circuitatlas tests benchmarks
+	$(VENV)/bin/ruff check circuitatlas tests benchmarks tools/neo4j
+	$(VENV)/bin/ruff format --check circuitatlas tests benchmarks tools/neo4j
 
-test: $(STAMP) $(CYPHER_LINT) $(CHROMIUM) lint
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+# the live Neo4j tests (tests/neo4j/) find the server through .neo4j/env
+test: $(STAMP) $(CYPHER_LINT) $(CHROMIUM) lint neo4j
+	. ./.neo4j/env && HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) neo4j
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/sweep.py
-	$(PY) benchmarks/store.py
-	$(PY) benchmarks/analytics.py
+	. ./.neo4j/env && $(PY) benchmarks/store.py
+	. ./.neo4j/env && $(PY) benchmarks/analytics.py
 	$(PY) benchmarks/paths.py
 
-clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache tools/cypher-lint/node_modules
+clean: neo4j-stop
+	rm -rf .neo4j tools/neo4j/target $(VENV) $(DEMO_DIR) .pytest_cache tools/cypher-lint/node_modules
