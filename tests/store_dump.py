@@ -43,3 +43,32 @@ def without_created_at(d):
     for run in runs:
         run.pop("created_at")
     return {**d, "Run": sorted(json.dumps(r, sort_keys=True) for r in runs)}
+
+
+def dump_neo4j(store, run_ids):
+    """Every node of ``run_ids`` in a Neo4j store (labels and all properties) and every
+    relationship out of them (type, properties, the keys of its ends), as sorted JSON lines per
+    label or type. Volatile stamps (``created_at``) are kept: callers drop what must differ."""
+
+    def ident(labels, props):
+        return [sorted(labels), props.get("key", props.get("run_id"))]
+
+    nodes = store.cypher(
+        "MATCH (n) WHERE n.run_id IN $run_ids RETURN labels(n) AS labels, properties(n) AS p",
+        run_ids=list(run_ids),
+    )
+    rels = store.cypher(
+        "MATCH (a)-[r]->(b) WHERE a.run_id IN $run_ids "
+        "RETURN type(r) AS type, properties(r) AS p, labels(a) AS la, properties(a) AS pa, "
+        "labels(b) AS lb, properties(b) AS pb",
+        run_ids=list(run_ids),
+    )
+    out: dict[str, list[str]] = {}
+    for labels, props in zip(nodes["labels"], nodes["p"], strict=True):
+        out.setdefault(":".join(sorted(labels)), []).append(
+            json.dumps(props, sort_keys=True, default=str)
+        )
+    for row in rels.itertuples(index=False):
+        record = {"_from": ident(row.la, row.pa), "_to": ident(row.lb, row.pb), **row.p}
+        out.setdefault(row.type, []).append(json.dumps(record, sort_keys=True, default=str))
+    return {name: sorted(rows) for name, rows in sorted(out.items())}
