@@ -200,7 +200,9 @@ def _roles_line(components: pd.DataFrame, step: int) -> str:
 
 
 def _circuit_lines(circuits: pd.DataFrame) -> Sequence[str]:
-    scored = circuits[circuits["faithfulness"].notna()] if len(circuits) else circuits
+    if "faithfulness" not in circuits:  # no circuit validated (Neo4j stores no null property)
+        return []
+    scored = circuits[circuits["faithfulness"].notna()]
     if not len(scored):
         return []
     c = scored.sort_values("step").iloc[-1]

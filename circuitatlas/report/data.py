@@ -58,7 +58,7 @@ class ReportData:
     run: dict[str, Any]  # the Run node's properties, ``config`` parsed
     checkpoints: pd.DataFrame  # step, loss, metric and the analysis's checkpoint columns
     components: pd.DataFrame  # the store's component columns and the analysis's metrics, role
-    edges: pd.DataFrame  # EDGE_WEIGHT_COLUMNS, every stored edge of every checkpoint
+    edges: pd.DataFrame  # EDGE_WEIGHT_COLUMNS, every stored edge, by step, source, target
     phases: pd.DataFrame  # PHASE_COLUMNS
     paths: PathResult  # the k strongest paths of every checkpoint
     persistence: pd.DataFrame  # paths.persistence()
@@ -127,9 +127,9 @@ def _gather(store: StoreBase, run_id: str, k: int, tau: float | None) -> ReportD
     return ReportData(
         run_id=run_id,
         run=run,
-        checkpoints=checkpoints.sort_values("step").reset_index(drop=True),
+        checkpoints=_sorted(checkpoints, ["step"]),
         components=components,
-        edges=store.edges(run_id)[EDGE_WEIGHT_COLUMNS],
+        edges=_sorted(store.edges(run_id)[EDGE_WEIGHT_COLUMNS], ["step", "source", "target"]),
         phases=phases,
         paths=paths,
         persistence=paths.persistence(),
@@ -137,6 +137,11 @@ def _gather(store: StoreBase, run_id: str, k: int, tau: float | None) -> ReportD
         analysed=analysed,
         warnings=tuple(notes),
     )
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame`` in the order of ``keys`` (a backend may return rows in any order)."""
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def run_properties(store: StoreBase, run_id: str) -> dict[str, Any]:

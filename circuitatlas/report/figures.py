@@ -320,7 +320,7 @@ def _positive(by_step: DataFrameGroupBy, step: int, column: str) -> np.ndarray:
     if step not in by_step.groups:
         return np.array([])
     values = by_step.get_group(step)[column].to_numpy(dtype=np.float64)
-    return values[values > 0]
+    return np.sort(values[values > 0])  # sorted: the figure is the same whatever the row order
 
 
 def _boxes(ax: Axes, samples: list[np.ndarray], colour: str) -> None:

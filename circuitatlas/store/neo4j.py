@@ -31,6 +31,7 @@ from circuitatlas.queries.paths import FoundPath, PathSettings
 from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, StoreBase
 from circuitatlas.store.rows import (
+    EDGE_PROPERTIES,
     BatchRows,
     CheckpointRows,
     RunRecord,
@@ -46,6 +47,19 @@ T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 10_000
 READ, WRITE = "READ", "WRITE"  # the driver's access-mode values (neo4j.READ_ACCESS/WRITE_ACCESS)
 _ACCESS_MODE_CODE = "Neo.ClientError.Statement.AccessMode"
+# Driver timeouts, in seconds. The driver's defaults (30 s of transaction retries, 30 s to
+# connect, 60 s to get a connection from the pool) keep a command silent for a minute or more
+# once the server is gone. Ours: retries still outlast what is really transient (a deadlock
+# retried, a cluster electing a leader: a few seconds), and the retry loop's last backoff
+# (about 8 s) ends a lost server's command within about 20 s; connecting (TCP, TLS, Bolt
+# handshake) takes milliseconds to a server that answers, even across continents, so a
+# host that does not answer within 10 s is reported as unreachable; a connection from the pool
+# (one session at a time here, so never exhausted) may take that connect time and a retry.
+DRIVER_CONFIG = {
+    "max_transaction_retry_time": 10.0,
+    "connection_timeout": 10.0,
+    "connection_acquisition_timeout": 20.0,
+}
 # The driver logs connection failures itself; we report them as one line instead.
 logging.getLogger("neo4j").addHandler(logging.NullHandler())
 
@@ -112,7 +126,7 @@ class Neo4jStore(StoreBase):
         user, password = credentials(url)
         auth = (user, password) if password is not None else None
         try:
-            driver = neo4j.GraphDatabase.driver(redact(url), auth=auth)
+            driver = neo4j.GraphDatabase.driver(redact(url), auth=auth, **DRIVER_CONFIG)
         except (ValueError, neo4j.exceptions.ConfigurationError) as e:
             raise CircuitAtlasError(f"store {self.url}: not a usable Neo4j URL ({e})") from None
         try:
@@ -210,10 +224,38 @@ class Neo4jStore(StoreBase):
                 )
             ]
             self._unwind(tx, "components_write", component_rows)
-            self._unwind(tx, "edges_write", plain_records(rows.edges))
+            self._write_edges(tx, rows.edges)
             self._unwind(tx, "next_write", plain_records(rows.next))
 
         return self._write_statements(run_statement, write_bulk, run, batch)
+
+    def _write_edges(self, tx: Any, edges: pd.DataFrame) -> None:
+        """The batch's edges, per checkpoint in chunks of ``batch_size``, sent column by column.
+
+        Raises (so the transaction rolls back) unless Neo4j created every edge of a chunk.
+        """
+        text = statement(self.dialect, "edges_write")
+        for (run_id, step), group in edges.groupby(["run_id", "step"], sort=False):
+            ends = pd.concat([group["source_key"], group["target_key"]], ignore_index=True)
+            positions, keys = pd.factorize(ends)
+            source, target = positions[: len(group)], positions[len(group) :]
+            columns = {p: group[p].to_numpy(np.float64) for p in EDGE_PROPERTIES}
+            for start in range(0, len(group), self.batch_size):
+                part = slice(start, start + self.batch_size)
+                params = {
+                    "keys": keys.tolist(),
+                    "run_id": run_id,
+                    "step": int(step),
+                    "source": source[part].tolist(),
+                    "target": target[part].tolist(),
+                    **{p: _column(values[part]) for p, values in columns.items()},
+                }
+                created = tx.run(text, params).single(strict=True)["created"]
+                if created != len(params["source"]):
+                    raise CircuitAtlasError(
+                        f"Neo4j at {self.url}: checkpoint {run_id}/{step}: {created} of "
+                        f"{len(params['source'])} edges created (a component key is missing)"
+                    )
 
     def _unwind(self, tx: Any, name: str, rows: list[dict[str, Any]], **params: Any) -> None:
         text = statement(self.dialect, name)
@@ -328,6 +370,14 @@ def _fetch(tx: Any, query: str, params: dict[str, Any]) -> pd.DataFrame:
 
 def _consume(tx: Any, query: str, params: dict[str, Any]) -> None:
     tx.run(query, params).consume()
+
+
+def _column(values: np.ndarray) -> list[float | None]:
+    """A float column as a parameter list (NaN → None, so the property is not set)."""
+    nan = np.isnan(values)
+    if not nan.any():
+        return values.tolist()
+    return [None if missing else v for v, missing in zip(values.tolist(), nan, strict=True)]
 
 
 def _plain(value: Any) -> Any:

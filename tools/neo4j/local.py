@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -47,6 +48,8 @@ VERSION_LINE = f"neo4j {NEO4J_VERSION} gds {GDS_VERSION}"
 BOOTLOADER = "org.neo4j.server.startup.Neo4jCommand"
 USER, DATABASE, INITIAL_PASSWORD = "neo4j", "neo4j", "neo4j"
 READY_TIMEOUT_S = 180
+# The driver logs every retry while the server starts; failures are reported as one line.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
 CONF = """\
 # Written by tools/neo4j/local.py; edits are kept until the home directory is reset.
 server.directories.lib={lib}
@@ -54,7 +57,9 @@ server.directories.plugins={plugins}
 server.default_listen_address=127.0.0.1
 server.default_advertised_address=127.0.0.1
 server.bolt.listen_address=127.0.0.1:{bolt}
+server.bolt.advertised_address=127.0.0.1:{bolt}
 server.http.listen_address=127.0.0.1:{http}
+server.http.advertised_address=127.0.0.1:{http}
 server.https.enabled=false
 dbms.security.auth_enabled=true
 dbms.security.procedures.unrestricted=gds.*
@@ -63,6 +68,7 @@ server.memory.heap.max_size={heap}
 server.memory.pagecache.size={pagecache}
 db.tx_log.rotation.retention_policy=2 files
 dbms.usage_report.enabled=false
+browser.allow_outgoing_connections=false
 """
 
 
@@ -129,7 +135,8 @@ class Server:
                 )
         java = find_java()
         assemble()
-        first = not (self.home / "data" / "dbms").exists()
+        # Neo4j 5 keeps users in the system database: present once a server has started here
+        first = not (self.home / "data" / "databases" / "system").exists()
         self._lay_out()
         self._bootloader(java, "start")
         password = self._password()
@@ -137,7 +144,8 @@ class Server:
             self._wait_bolt(INITIAL_PASSWORD, set_password=password)
         self._wait_bolt(password)
         print(
-            f"neo4j: Neo4j {NEO4J_VERSION} with GDS at {self.bolt_url()}; settings in "
+            f"neo4j: Neo4j {NEO4J_VERSION} {'with' if self.gds else 'without'} GDS at "
+            f"{self.bolt_url()}; settings in "
             f"{self.env_file} (source it)"
         )
 
@@ -150,13 +158,17 @@ class Server:
         print("neo4j: stopped")
 
     def running(self) -> bool:
-        """Whether the pid file names a live process."""
+        """Whether the pid file names a live process (a killed one not yet reaped is not)."""
         try:
             pid = int(self.pid_file.read_text().strip())
             os.kill(pid, 0)
         except (OSError, ValueError):
             return False
-        return True
+        try:  # Linux: state "Z" (zombie) is a dead process its parent has not reaped
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        return state != "Z"
 
     def bolt_url(self) -> str:
         """The server's Bolt URL."""
