@@ -16,7 +16,8 @@ NEO4J := $(PY) tools/neo4j/local.py
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch first, pinned: the local CPU wheel, so no CUDA build is pulled in later
+	# torch first, pinned, so nothing later pulls another build: a local CPU wheel where pip
+	# finds one; else PyPI's default build (CUDA 13, about 4.7 GB and 2 min to install)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
