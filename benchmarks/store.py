@@ -43,13 +43,19 @@ or ``failed``, and the exit status is 1 when the check failed).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,10 +67,16 @@ from circuitatlas.ingest.sweep import COMPONENT_COLUMNS, EDGE_COLUMNS
 from circuitatlas.ingest.tasks import induction_prompts
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import DEFAULT_BATCH_EDGES, ingest_sweep
+from circuitatlas.store.neo4j import redact
 from circuitatlas.store.rows import EDGE_PROPERTIES, RunRecord, checkpoint_key
 from circuitatlas.store.statements import statements
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pythia_sized import delete_run, deleting_runs, neo4j_driver, neo4j_url
+
 TARGET_EDGES_PER_S = 300_000
+NEO4J_TARGET_EDGES_PER_S = 50_000  # on the large checkpoints (B)
+NEO4J_TARGET_SPEEDUP = 20
 VOCAB = 50304
 
 
@@ -210,18 +222,14 @@ def run_ours(result: SweepResult, directory: Path, batch_edges: int, repeats: in
         shutil.rmtree(directory / str(i), ignore_errors=True)
         rate = len(result.edges) / seconds[-1]
         log(f"  ours, repeat {i + 1}: {seconds[-1]:.2f} s ({rate:,.0f} edges/s)")
-    batches, size = 0, 0
-    for n in result.edges.groupby("step").size().tolist():  # ingest_sweep's batching rule
-        if size and size + n > batch_edges:
-            batches, size = batches + 1, 0
-        size += n
-    return Ours(seconds, len(result.edges), batches + 1, problems)
+    return Ours(seconds, len(result.edges), batch_count(result, batch_edges), problems)
 
 
-def check_ours(result: SweepResult, path: Path) -> list[str]:
+def check_ours(result: SweepResult, path: Path | str) -> list[str]:
     """Counts equal what was written; one step's edges read back equal its input frame.
 
-    Returns the problems found (none: the check passed).
+    ``path`` is the embedded store's path or the Neo4j URL. Returns the problems found (none:
+    the check passed).
     """
     run_id = result.run_id
     problems = []
@@ -307,6 +315,48 @@ class PerRow:
         return sum(self.node_s) + self.edge_s + sum(self.commit_s) + self.close_s
 
 
+class Writer:
+    """Runs statements one by one in an explicit transaction (one backend's connection)."""
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def execute(self, text: str, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+
+class LadybugWriter(Writer):
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+
+    def execute(self, text: str, params: dict[str, Any]) -> None:
+        self.conn.execute(text, params)
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+
+class Neo4jWriter(Writer):
+    def __init__(self, session: Any) -> None:
+        self.session, self.tx = session, None
+
+    def begin(self) -> None:
+        self.tx = self.session.begin_transaction()
+
+    def execute(self, text: str, params: dict[str, Any]) -> None:
+        self.tx.run(text, params).consume()
+
+    def commit(self) -> None:
+        self.tx.commit()
+        self.tx.close()
+
+
 def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: int) -> PerRow:
     """One statement per row for the first ``n_checkpoints`` (≤ ``max_edges`` edges each)."""
     import ladybug
@@ -315,6 +365,35 @@ def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: 
     conn = ladybug.Connection(db)
     for text in statements("ladybug", "schema"):
         conn.execute(text)
+    timing = per_row(result, n_checkpoints, max_edges, LadybugWriter(conn))
+    found = conn.execute("MATCH ()-[e:INFLUENCES]->() RETURN count(e) AS n").get_as_df()
+    if int(found.n.iloc[0]) != timing.edges:
+        raise SystemExit(f"per row: {int(found.n.iloc[0])} edges stored, wrote {timing.edges}")
+    start = time.perf_counter()
+    conn.close()
+    db.close()
+    timing.close_s = time.perf_counter() - start
+    return timing
+
+
+def run_per_row_neo4j(result: SweepResult, url: str, n_checkpoints: int, max_edges: int) -> PerRow:
+    """:func:`run_per_row` into Neo4j, whose schema (constraints, indexes) ``open_store`` made:
+    one explicit transaction per checkpoint, one ``tx.run`` a row."""
+    database = os.environ.get("NEO4J_DATABASE") or None
+    with neo4j_driver(url) as driver, driver.session(database=database) as session:
+        timing = per_row(result, n_checkpoints, max_edges, Neo4jWriter(session))
+        found = session.run(
+            "MATCH ()-[e:INFLUENCES]->() WHERE e.run_id = $run_id AND e.step IS NOT NULL "
+            "RETURN count(e) AS n",
+            {"run_id": result.run_id},
+        ).single()
+    if found is None or int(found["n"]) != timing.edges:
+        raise SystemExit(f"per row: {found} edges stored in Neo4j, wrote {timing.edges}")
+    return timing
+
+
+def per_row(result: SweepResult, n_checkpoints: int, max_edges: int, writer: Writer) -> PerRow:
+    """Write the subset a row a statement through ``writer``, one transaction per checkpoint."""
     run = RunRecord.from_config(result.config)
     run_params = run.parameters()
     by_step = {
@@ -335,9 +414,9 @@ def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: 
         edge_rows = edges[EDGE_COLUMNS].to_dict("records")
 
         start = time.perf_counter()
-        conn.execute("BEGIN TRANSACTION")
-        conn.execute(RUN_ROW, run_params)
-        conn.execute(
+        writer.begin()
+        writer.execute(RUN_ROW, run_params)
+        writer.execute(
             CHECKPOINT_ROW,
             {
                 "run_id": run.run_id,
@@ -350,7 +429,7 @@ def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: 
         current = {}
         for row in comp_rows:
             current[row["name"]] = f"{key}/{row['name']}"
-            conn.execute(
+            writer.execute(
                 COMPONENT_ROW,
                 {
                     "checkpoint_key": key,
@@ -362,10 +441,10 @@ def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: 
             )
         for name, to_key in current.items():
             if name in previous:
-                conn.execute(NEXT_ROW, {"a": previous[name], "b": to_key})
+                writer.execute(NEXT_ROW, {"a": previous[name], "b": to_key})
         nodes_done = time.perf_counter()
         for row in edge_rows:
-            conn.execute(
+            writer.execute(
                 EDGE_ROW,
                 {
                     "s": current[row["source"]],
@@ -376,7 +455,7 @@ def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: 
                 },
             )
         edges_done = time.perf_counter()
-        conn.execute("COMMIT")
+        writer.commit()
         committed = time.perf_counter()
         timing.node_s.append(nodes_done - start)
         timing.edge_s += edges_done - nodes_done
@@ -389,14 +468,54 @@ def run_per_row(result: SweepResult, path: Path, n_checkpoints: int, max_edges: 
             f"({len(edge_rows) / (edges_done - nodes_done):,.0f}/s), "
             f"commit {committed - edges_done:.3f} s"
         )
-    found = conn.execute("MATCH ()-[e:INFLUENCES]->() RETURN count(e) AS n").get_as_df()
-    if int(found.n.iloc[0]) != timing.edges:
-        raise SystemExit(f"per row: {int(found.n.iloc[0])} edges stored, wrote {timing.edges}")
-    start = time.perf_counter()
-    conn.close()
-    db.close()
-    timing.close_s = time.perf_counter() - start
     return timing
+
+
+# -- Neo4j ----------------------------------------------------------------------------------------
+def own_run(result: SweepResult, tag: str) -> SweepResult:
+    """``result`` under a run id of its own (a model name with ``tag``), so a benchmark never
+    writes into another's run in the shared database."""
+    config = {**result.config, "model": f"{result.config['model']}/bench-{tag}"}
+    config["run_id"] = run_id_of({k: v for k, v in config.items() if k != "run_id"})
+    return replace(result, config=config)
+
+
+def run_ours_neo4j(
+    result: SweepResult, url: str, batch_edges: int, repeats: int, run_ids: list[str]
+) -> tuple[Ours, float]:
+    """Time open + ingest_sweep + close into Neo4j ``repeats`` times, each under a new run id
+    (deleted right after, the deletion timed apart); check the first. Also the deletion's
+    seconds (the last)."""
+    seconds, problems, delete_s = [], [], 0.0
+    for i in range(repeats):
+        mine = own_run(result, uuid.uuid4().hex[:12])
+        run_ids.append(mine.run_id)
+        start = time.perf_counter()
+        store = open_store(url, writable=True)
+        report = ingest_sweep(store, mine, progress=False, batch_edges=batch_edges)
+        store.close()
+        seconds.append(time.perf_counter() - start)
+        if len(report.written) != len(result.checkpoints):
+            raise SystemExit(f"ours wrote {len(report.written)} of {len(result.checkpoints)} steps")
+        if i == 0:
+            problems = check_ours(mine, url)
+        rate = len(result.edges) / seconds[-1]
+        log(f"  neo4j ours, repeat {i + 1}: {seconds[-1]:.2f} s ({rate:,.0f} edges/s)")
+        with neo4j_driver(url) as driver:
+            delete_s = delete_run(driver, mine.run_id)
+        run_ids.remove(mine.run_id)
+        log(f"  neo4j: deleted the run in {delete_s:.1f} s")
+    return Ours(seconds, len(result.edges), batch_count(result, batch_edges), problems), delete_s
+
+
+def batch_count(result: SweepResult, batch_edges: int) -> int:
+    """Transactions ``ingest_sweep`` writes ``result`` in (its batching rule)."""
+    batches, size = 0, 0
+    for n in result.edges.groupby("step").size().tolist():
+        if size and size + n > batch_edges:
+            batches, size = batches + 1, 0
+        size += n
+    return batches + 1
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -440,14 +559,33 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=3, help="timed ingests of ours, best counts (default 3)"
     )
     parser.add_argument("--no-per-row", action="store_true", help="time ours only")
+    parser.add_argument(
+        "--no-neo4j", action="store_true", help="the embedded store only (also without NEO4J_URI)"
+    )
+    parser.add_argument(
+        "--neo4j-repeats", type=int, default=1, help="timed ingests into Neo4j (default 1)"
+    )
+    parser.add_argument(
+        "--neo4j-per-row-checkpoints-a",
+        type=int,
+        default=None,
+        help="checkpoints of A written into Neo4j one row a statement (default 10; quick 2)",
+    )
+    parser.add_argument(
+        "--neo4j-per-row-edges-b",
+        type=int,
+        default=None,
+        help="edges of B's first checkpoint written into Neo4j a row a statement "
+        "(default 5000; quick 500)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     names = [s.strip().lower() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in names if s not in SCENARIOS]
     if unknown or not names:
         parser.error(f"--scenarios: unknown {unknown}; choose from {', '.join(SCENARIOS)}")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if args.repeats < 1 or args.neo4j_repeats < 1:
+        parser.error("--repeats and --neo4j-repeats must be at least 1")
     if args.batch_edges < 1:
         parser.error("--batch-edges must be at least 1")
     counts = {"a": args.checkpoints_a, "b": args.checkpoints_b}
@@ -461,56 +599,168 @@ def main(argv: list[str] | None = None) -> int:
     }
     per_row_a = args.per_row_checkpoints_a or (2 if args.quick else 30)
     per_row_b = args.per_row_edges_b or (2_000 if args.quick else 40_000)
+    neo4j_per_row_a = args.neo4j_per_row_checkpoints_a or (2 if args.quick else 10)
+    neo4j_per_row_b = args.neo4j_per_row_edges_b or (500 if args.quick else 5_000)
+    url = None if args.no_neo4j else neo4j_url()
+    if url is None:
+        why = "--no-neo4j" if args.no_neo4j else "NEO4J_URI is not set"
+        log(f"Neo4j: skipped ({why}); the embedded store only")
 
-    rows = []
+    rows: list[Row] = []
+    neo4j_rows: list[Row] = []
     keys: dict[str, str] = {}
     tmp = Path(tempfile.mkdtemp(prefix="circuitatlas-store-bench-"))
     try:
-        for name in names:
-            s = shapes[name]
-            made = time.perf_counter()
-            result = synthetic_sweep(s, args.seed)
-            n_ckpt, n_edges = len(result.checkpoints), len(result.edges)
-            per_ckpt = n_edges // n_ckpt
-            log(
-                f"[{name}] {n_ckpt} checkpoints × {per_ckpt:,} edges = {n_edges:,} edges, "
-                f"{len(result.components):,} components (frames built in "
-                f"{time.perf_counter() - made:.1f} s)"
-            )
-            ours = run_ours(result, tmp / name, args.batch_edges, args.repeats)
-            rate = ours.edges / ours.best
-            log(
-                f"[{name}] ours: best {ours.best:.2f} s, median "
-                f"{statistics.median(ours.seconds):.2f} s, {rate:,.0f} edges/s "
-                f"({ours.batches} transactions of ≤ {args.batch_edges:,} edges)"
-            )
-            per_row_rate, subset = None, "-"
-            if not args.no_per_row:
+        with deleting_runs(url) if url else contextlib.nullcontext([]) as run_ids:
+            for name in names:
+                s = shapes[name]
+                made = time.perf_counter()
+                result = synthetic_sweep(s, args.seed)
+                n_ckpt, n_edges = len(result.checkpoints), len(result.edges)
+                per_ckpt = n_edges // n_ckpt
+                log(
+                    f"[{name}] {n_ckpt} checkpoints × {per_ckpt:,} edges = {n_edges:,} edges, "
+                    f"{len(result.components):,} components (frames built in "
+                    f"{time.perf_counter() - made:.1f} s)"
+                )
+                ours = run_ours(result, tmp / name, args.batch_edges, args.repeats)
                 n_sub = min(per_row_a if name == "a" else 1, n_ckpt)
                 max_edges = per_ckpt if name == "a" else min(per_row_b, per_ckpt)
-                timing = run_per_row(result, tmp / f"{name}-per-row.lbdb", n_sub, max_edges)
-                estimate = timing.estimate(n_ckpt, n_edges)
-                per_row_rate = n_edges / estimate
-                subset = f"{n_sub} ckpt × {max_edges:,} edges"
-                log(
-                    f"[{name}] per row: {timing.edges:,} edges of {n_sub} checkpoint(s) in "
-                    f"{timing.measured_s:.2f} s; extrapolated to all {n_edges:,} edges: "
-                    f"{estimate:,.1f} s, {per_row_rate:,.0f} edges/s"
+
+                def embedded_per_row(n: int, m: int, result: SweepResult = result) -> PerRow:
+                    return run_per_row(result, tmp / f"{result.run_id}-per-row.lbdb", n, m)
+
+                per_row_run = None if args.no_per_row else embedded_per_row
+                rows.append(
+                    measured(
+                        "embedded", s, result, ours, args, per_row_run, n_sub, max_edges, keys, ""
+                    )
                 )
-            row = Row(s, n_ckpt, per_ckpt, n_edges, ours, rate, per_row_rate, subset)
-            rows.append(row)
-            keys[f"edges_per_s_{s.label}"] = f"{rate:.0f}"
-            keys[f"ours_s_{s.label}"] = f"{ours.best:.3f}"
-            if row.per_row_rate is not None and row.speedup is not None:
-                keys[f"per_row_edges_per_s_{s.label}"] = f"{row.per_row_rate:.0f}"
-                keys[f"speedup_vs_per_row_{s.label}"] = f"{row.speedup:.1f}"
+                if url is None:
+                    continue
+                log(f"[{name}] Neo4j at {redact(url)}")
+                ours, delete_s = run_ours_neo4j(
+                    result, url, args.batch_edges, args.neo4j_repeats, run_ids
+                )
+                keys[f"neo4j_delete_s_{s.label}"] = f"{delete_s:.1f}"
+                n_sub = min(neo4j_per_row_a if name == "a" else 1, n_ckpt)
+                max_edges = per_ckpt if name == "a" else min(neo4j_per_row_b, per_ckpt)
+
+                def neo4j_per_row(n: int, m: int, result: SweepResult = result) -> PerRow:
+                    mine = own_run(result, "per-row-" + uuid.uuid4().hex[:8])
+                    run_ids.append(mine.run_id)
+                    return run_per_row_neo4j(mine, url, n, m)
+
+                neo4j_rows.append(
+                    measured(
+                        "neo4j",
+                        s,
+                        result,
+                        ours,
+                        args,
+                        None if args.no_per_row else neo4j_per_row,
+                        n_sub,
+                        max_edges,
+                        keys,
+                        "neo4j_",
+                    )
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    print_table("embedded LadybugDB", rows)
+    if neo4j_rows:
+        print_table(f"Neo4j at {redact(url or '')} (the same run)", neo4j_rows)
+    print(
+        f"ours: open_store + ingest_sweep + close into a fresh store (Neo4j: a new run), timed "
+        f"whole, best of {args.repeats} (Neo4j {args.neo4j_repeats}). per row: one Cypher "
+        "statement a row, timed on the subset shown and extrapolated to the scenario (per "
+        "checkpoint: nodes, NEXT, commit; per edge; close)."
+    )
+    failed = [
+        f"{backend} {r.scenario.name.upper()}: {p}"
+        for backend, table in (("embedded", rows), ("neo4j", neo4j_rows))
+        for r in table
+        for p in r.ours.problems
+    ]
+    if failed:
+        print()
+        print("CHECK FAILED (ours stored something other than its input):")
+        for line in failed:
+            print(f"  {line}")
+    final = {"edges_per_s": f"{min(r.rate for r in rows):.0f}"}
+    speedups = [r.speedup for r in rows if r.speedup is not None]
+    if speedups:
+        final["speedup_vs_per_row"] = f"{min(speedups):.1f}"
+    if neo4j_rows:
+        final["neo4j_edges_per_s"] = f"{min(r.rate for r in neo4j_rows):.0f}"
+        speedups = [r.speedup for r in neo4j_rows if r.speedup is not None]
+        if speedups:
+            final["neo4j_speedup_vs_per_row"] = f"{min(speedups):.1f}"
+    final.update(keys)
+    final["batch_edges"] = str(args.batch_edges)
+    final["target_edges_per_s"] = str(TARGET_EDGES_PER_S)
+    if url is None:
+        final["neo4j"] = "skipped"
+    else:
+        final["neo4j_target_edges_per_s_80k"] = str(NEO4J_TARGET_EDGES_PER_S)
+        final["neo4j_target_speedup"] = str(NEO4J_TARGET_SPEEDUP)
+        final["neo4j_rust_ext"] = "1" if importlib.util.find_spec("neo4j._rust") else "0"
+    final["check"] = "failed" if failed else "ok"
+    if args.quick:
+        final["quick"] = "1"
+    print(" ".join(f"{k}={v}" for k, v in final.items()))
+    return 1 if failed else 0
+
+
+def measured(
+    backend: str,
+    s: Scenario,
+    result: SweepResult,
+    ours: Ours,
+    args: argparse.Namespace,
+    per_row_run: Callable[[int, int], PerRow] | None,
+    n_sub: int,
+    max_edges: int,
+    keys: dict[str, str],
+    prefix: str,
+) -> Row:
+    """One backend's row of a scenario: ours' rate, the per-row way's extrapolated rate; their
+    ``key=value`` pairs added to ``keys`` (names with ``prefix``)."""
+    n_ckpt, n_edges = len(result.checkpoints), len(result.edges)
+    rate = ours.edges / ours.best
+    log(
+        f"[{s.name}] {backend} ours: best {ours.best:.2f} s, median "
+        f"{statistics.median(ours.seconds):.2f} s, {rate:,.0f} edges/s "
+        f"({ours.batches} transactions of ≤ {args.batch_edges:,} edges)"
+    )
+    per_row_rate, subset = None, "-"
+    if per_row_run is not None:
+        timing = per_row_run(n_sub, max_edges)
+        estimate = timing.estimate(n_ckpt, n_edges)
+        per_row_rate = n_edges / estimate
+        subset = f"{n_sub} ckpt × {max_edges:,} edges"
+        log(
+            f"[{s.name}] {backend} per row: {timing.edges:,} edges of {n_sub} checkpoint(s) in "
+            f"{timing.measured_s:.2f} s; extrapolated to all {n_edges:,} edges: "
+            f"{estimate:,.1f} s, {per_row_rate:,.0f} edges/s"
+        )
+    row = Row(s, n_ckpt, n_edges // n_ckpt, n_edges, ours, rate, per_row_rate, subset)
+    keys[f"{prefix}edges_per_s_{s.label}"] = f"{rate:.0f}"
+    keys[f"{prefix}ours_s_{s.label}"] = f"{ours.best:.3f}"
+    if row.per_row_rate is not None and row.speedup is not None:
+        keys[f"{prefix}per_row_edges_per_s_{s.label}"] = f"{row.per_row_rate:.0f}"
+        keys[f"{prefix}speedup_vs_per_row_{s.label}"] = f"{row.speedup:.1f}"
+    return row
+
+
+def print_table(title: str, rows: list[Row]) -> None:
+    """The scenarios of one backend as a table."""
     header = (
         f"{'scenario':<10}{'ckpts':>6}{'edges/ckpt':>11}{'edges':>11}{'ours s':>9}"
         f"{'ours edges/s':>14}{'per-row edges/s':>17}{'speedup':>9}  per-row subset"
     )
+    print(title)
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -522,31 +772,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_row:>17}{speedup:>9}  {r.subset}"
         )
     print()
-    print(
-        f"ours: open_store + ingest_sweep + close into a fresh store, timed whole, best of "
-        f"{args.repeats}. per row: one Cypher statement a "
-        "row, timed on the subset shown and extrapolated to the scenario (per checkpoint: nodes, "
-        "NEXT, commit; per edge; close)."
-    )
-    failed = [f"{r.scenario.name.upper()}: {p}" for r in rows for p in r.ours.problems]
-    if failed:
-        print()
-        print("CHECK FAILED (ours stored something other than its input):")
-        for line in failed:
-            print(f"  {line}")
-    rates = [r.rate for r in rows]
-    speedups = [r.speedup for r in rows if r.speedup is not None]
-    final = {"edges_per_s": f"{min(rates):.0f}"}
-    if speedups:
-        final["speedup_vs_per_row"] = f"{min(speedups):.1f}"
-    final.update(keys)
-    final["batch_edges"] = str(args.batch_edges)
-    final["target_edges_per_s"] = str(TARGET_EDGES_PER_S)
-    final["check"] = "failed" if failed else "ok"
-    if args.quick:
-        final["quick"] = "1"
-    print(" ".join(f"{k}={v}" for k, v in final.items()))
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

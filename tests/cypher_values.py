@@ -6,7 +6,7 @@ The embedded store returns nodes and relationships as dicts with ``_ID``, ``_LAB
 ``("node", label, properties)``, a relationship to ``("rel", type, properties)``, a path to
 ``("path", its nodes and relationships)``, properties without nulls (Neo4j stores none; the
 embedded store returns every column of its table) and without the embedded store's internals;
-a NaN (a null in a frame's float column) is None.
+a NaN or NA (a null in a frame's column) is None.
 A result's *graph* is its nodes by identity and its relationships by (from, to, type).
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import neo4j.graph
+import pandas as pd
 
 FLOAT_TOL = 1e-9
 
@@ -57,6 +58,8 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    if value is pd.NA:
+        return None
     if hasattr(value, "item"):  # a numpy scalar
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

@@ -4,10 +4,10 @@ transaction boundary the Neo4j backend sends, and answers reads from a small in-
 Only what cannot run here (a live Neo4j) is replaced; the backend code under test is the real
 one. Answers: ``schema_version``, ``run_config``, ``ask_run``, ``checkpoint_steps``,
 ``checkpoints``, ``components_of_step``, ``components_of_run``, ``component_names``,
-``graph_edges``, ``path_edges`` and ``edges_of_run`` come from what was "committed" so far (the
-analysis write-back and what GDS wrote included), so an ingest through it behaves like one
-against an empty database, an analysis reads back what was ingested and a report reads back
-the analysis.
+``graph_edges``, ``graph_columns``, ``path_edges`` and ``edges_of_run`` come from what was
+"committed" so far (the analysis write-back and what GDS wrote included), so an ingest through it
+behaves like one against an empty database, an analysis reads back what was ingested and a report
+reads back the analysis.
 
 It is a ``neo4j.Driver`` (the graphdatascience client accepts nothing else) and also answers what
 that client sends, auto-commit ``session.run`` and ``execute_query`` included: ``gds.version()``,
@@ -74,6 +74,21 @@ class Transaction:
 class _Summary:
     notifications = None
     gql_status_objects: tuple = ()
+
+
+def edge_rows(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The edges of one ``edges_write`` chunk (sent column by column) as one dict per edge."""
+    keys = params["keys"]
+    return [
+        {
+            "source_key": keys[s],
+            "target_key": keys[t],
+            "run_id": params["run_id"],
+            "step": params["step"],
+            **{p: params[p][i] for p in EDGE_PROPERTIES},
+        }
+        for i, (s, t) in enumerate(zip(params["source"], params["target"], strict=True))
+    ]
 
 
 class _Result:
@@ -290,7 +305,7 @@ class RecordingDriver(neo4j.Driver):
                     properties = {k: v for k, v in row["properties"].items() if v is not None}
                     self.component_nodes[(key, name)] = properties
             if call.query == statement("neo4j", "edges_write"):
-                for row in call.params["rows"]:
+                for row in edge_rows(call.params):
                     key = checkpoint_key(row["run_id"], row["step"])
                     self.edge_rows.setdefault(key, []).append(row)
 
@@ -303,6 +318,8 @@ class RecordingDriver(neo4j.Driver):
         gds = self.answer_gds(query, params)
         if gds is not None:
             return gds
+        if query == statement("neo4j", "edges_write"):
+            return _Result(["created"], [{"created": len(params["source"])}])
         if "RETURN s.version AS version" in query:
             rows = [] if self.schema_version is None else [{"version": self.schema_version}]
             return _Result(["version"], rows)
@@ -413,6 +430,14 @@ class RecordingDriver(neo4j.Driver):
                 for source, target, weight in self.kept_edges(key, params["tau"], params["measure"])
             ]
             return _Result(["source", "target", "weight"], rows)
+        if query == statement("neo4j", "graph_columns"):
+            kept = self.kept_edges(key, params["tau"], params["measure"])
+            row = {
+                "sources": [e[0] for e in kept],
+                "targets": [e[1] for e in kept],
+                "weights": [e[2] for e in kept],
+            }
+            return _Result(list(row), [row])
         if query == statement("neo4j", "path_edges"):
             rows = [
                 {

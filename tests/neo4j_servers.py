@@ -149,4 +149,4 @@ def gone(pid: int) -> bool:
 def error_lines(err: str) -> list[str]:
     """The lines of a command's stderr, without the progress bar's carriage-return updates."""
     lines = [part.split("\r")[-1].strip() for part in err.split("\n")]
-    return [ln for ln in lines if ln and not re.match(r"^\w[\w ]*:\s+\d+%\|", ln)]
+    return [ln for ln in lines if ln and not re.search(r"\d+%\|.*\| *\d+/\d+ \[", ln)]

@@ -10,7 +10,12 @@ One definition everywhere (both backends, the CLI, the circuits built from the p
 * the strongest path is the shortest one (Dijkstra) and the k strongest loopless paths are Yen's
   k shortest (our graphs are DAGs, so every path is loopless);
 * paths are ranked by strength, then by the component names along them (distances compared to
-  12 decimals, so a last-digit rounding difference between two backends does not reorder them).
+  12 decimals, so a last-digit rounding difference between two backends does not reorder them);
+* when paths tie in strength at the k-th place, the names decide which are kept, the same on
+  every backend: :func:`strongest_of_step` asks the backend for more paths until the last one is
+  weaker than the k-th, at most ``TIE_LIMIT`` more (beyond that, which of the tied paths are
+  returned is the backend's choice: e.g. hundreds of paths of strength 1 through edges clipped
+  to 1).
 
 The embedded store computes them with igraph's C core on the checkpoint's edges; Neo4j with GDS
 in the database (:mod:`circuitatlas.store.gds`). Across checkpoints, :func:`persistence` and
@@ -22,7 +27,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +45,7 @@ DEFAULT_K = 5
 DEFAULT_MEASURE = "direct"
 ARROW = "→"
 RANK_DECIMALS = 12
+TIE_LIMIT = 64  # the most paths beyond k asked for to settle a tie at the k-th place
 PATH_COLUMNS = ["step", "rank", "path", "strength", "distance", "hops"]
 PERSISTENCE_COLUMNS = [
     "path",
@@ -103,9 +109,28 @@ def edge_distances(weights: np.ndarray) -> np.ndarray:
     return -np.log(np.minimum(np.asarray(weights, dtype=np.float64), 1.0))
 
 
+def _rank(path: FoundPath) -> float:
+    return round(path.distance, RANK_DECIMALS)
+
+
 def ranked(paths: Iterable[FoundPath]) -> list[FoundPath]:
     """Paths strongest first; equal strengths (to 12 decimals of distance) by their names."""
-    return sorted(paths, key=lambda p: (round(p.distance, RANK_DECIMALS), p.components))
+    return sorted(paths, key=lambda p: (_rank(p), p.components))
+
+
+def strongest_of_step(
+    store: StoreBase, run_id: str, step: int, settings: PathSettings
+) -> list[FoundPath]:
+    """The ``settings.k`` strongest paths of one checkpoint, ranked, with a tie at the k-th place
+    settled by the names: more paths are asked for (k + 1, then twice as many, up to k +
+    ``TIE_LIMIT``) until the last one found is weaker than the k-th or no more exist."""
+    k = settings.k
+    ask = k + 1
+    while True:
+        found = ranked(store.strongest_paths(run_id, step, replace(settings, k=ask)))
+        if len(found) < ask or _rank(found[-1]) > _rank(found[k - 1]) or ask >= k + TIE_LIMIT:
+            return found[:k]
+        ask = min(2 * ask, k + TIE_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -330,7 +355,7 @@ def find_paths(
     check_endpoints(store, run_id, steps[0], settings)
     frames, notes = [], []
     for step in tqdm(steps, desc="paths", unit="ckpt", disable=not progress):
-        found = store.strongest_paths(run_id, step, settings)
+        found = strongest_of_step(store, run_id, step, settings)
         if found:
             frames.append(paths_frame(step, found))
         else:

@@ -1,9 +1,11 @@
 """The production store: Neo4j through the official driver.
 
 Writes: one managed transaction per batch of checkpoints (``session.execute_write``, so the
-driver retries transient failures), each table sent as ``UNWIND $rows`` batches of
-``batch_size`` rows. Constraints are created idempotently on a writable open. Reads and user
-Cypher run in READ access mode, so Neo4j itself refuses a write.
+driver retries transient failures), a batch of more than ``MAX_TRANSACTION_EDGES`` edges split
+into several of whole checkpoints; each table sent as ``UNWIND $rows`` batches of
+``batch_size`` rows, the edges column by column per checkpoint. Constraints are created
+idempotently on a writable open. Reads and user Cypher run in READ access mode, so Neo4j itself
+refuses a write.
 
 Analytics: centralities and strongest paths are computed in the database with the Graph Data
 Science library (:mod:`circuitatlas.store.gds`, through the official ``graphdatascience`` client
@@ -16,6 +18,7 @@ and never appear in output: messages show the URL without its user info.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -45,6 +48,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 10_000
+# Edges per write transaction at most (a checkpoint is never split): Neo4j holds a transaction's
+# changes on the heap, about 1–3 KiB per new relationship with its properties, and refuses one
+# past dbms.memory.transaction.total.max (70% of a 2 GiB heap). Each checkpoint is still written
+# whole or not at all, and an ingest resumes by checkpoint.
+MAX_TRANSACTION_EDGES = 100_000
 READ, WRITE = "READ", "WRITE"  # the driver's access-mode values (neo4j.READ_ACCESS/WRITE_ACCESS)
 _ACCESS_MODE_CODE = "Neo.ClientError.Statement.AccessMode"
 # Driver timeouts, in seconds. The driver's defaults (30 s of transaction retries, 30 s to
@@ -78,6 +86,23 @@ def credentials(url: str) -> tuple[str, str | None]:
     user = parts.username or os.environ.get("NEO4J_USERNAME") or "neo4j"
     password = parts.password or os.environ.get("NEO4J_PASSWORD")
     return user, password
+
+
+def transaction_parts(
+    batch: list[CheckpointRows], max_edges: int
+) -> Iterator[list[CheckpointRows]]:
+    """``batch`` in consecutive parts of whole checkpoints, each of at most ``max_edges`` edges
+    (or one checkpoint)."""
+    part: list[CheckpointRows] = []
+    size = 0
+    for rows in batch:
+        if part and size + len(rows.edges) > max_edges:
+            yield part
+            part, size = [], 0
+        part.append(rows)
+        size += len(rows.edges)
+    if part:
+        yield part
 
 
 def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -205,10 +230,11 @@ class Neo4jStore(StoreBase):
     def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
         if not self.writable:
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
-        try:
-            return int(self._session_call(WRITE, self._write_in_transaction, run, batch))
-        except AlreadyStored:
-            return 0
+        written = 0
+        for part in transaction_parts(batch, MAX_TRANSACTION_EDGES):
+            with contextlib.suppress(AlreadyStored):  # every checkpoint of it stored already
+                written += int(self._session_call(WRITE, self._write_in_transaction, run, part))
+        return written
 
     def _write_in_transaction(self, tx: Any, run: RunRecord, batch: list[CheckpointRows]) -> int:
         def run_statement(name: str, /, **params: Any) -> pd.DataFrame:
@@ -250,7 +276,7 @@ class Neo4jStore(StoreBase):
                     "target": target[part].tolist(),
                     **{p: _column(values[part]) for p, values in columns.items()},
                 }
-                created = tx.run(text, params).single(strict=True)["created"]
+                created = int(_fetch(tx, text, params)["created"].iloc[0])
                 if created != len(params["source"]):
                     raise CircuitAtlasError(
                         f"Neo4j at {self.url}: checkpoint {run_id}/{step}: {created} of "
@@ -263,6 +289,17 @@ class Neo4jStore(StoreBase):
             tx.run(text, {**params, "rows": chunk}).consume()
 
     # --- analytics ---------------------------------------------------------------------------
+    def analysis_graph(self, run_id: str, step: int, tau: float, measure: str) -> Graph:
+        """The graph of one stored checkpoint at ``tau`` (as the base class reads it), its
+        edges received as one row of columns (``graph_columns``)."""
+        key = checkpoint_key(run_id, step)
+        nodes = self._read("component_names", checkpoint_key=key)
+        row = self._read("graph_columns", checkpoint_key=key, tau=tau, measure=measure).iloc[0]
+        edges = pd.DataFrame(
+            {"source": row["sources"], "target": row["targets"], "weight": row["weights"]}
+        )
+        return Graph.from_edges(nodes["name"].tolist(), edges)
+
     def centralities_of(
         self, run_id: str, step: int, graph: Graph, tau: float, measure: str, write: bool
     ) -> pd.DataFrame:
@@ -312,6 +349,7 @@ class Neo4jStore(StoreBase):
         removed, in one transaction) before GDS writes centralities checkpoint by checkpoint."""
         if not self.writable:
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
+        self._in_gds(lambda gds: None)  # a server without GDS fails here, with nothing cleared
         self._session_call(
             WRITE, _consume, statement(self.dialect, "analysis_clear"), {"run_id": run_id}
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,13 +37,25 @@ def neo4j_url() -> str:
 
 
 @pytest.fixture
-def our_projections() -> Callable[[Any], list[str]]:
-    """``names(store)``: the GDS graphs circuitatlas projected that are still in the catalog."""
-    from circuitatlas.store.gds import GRAPH_NAME_PREFIX
+def our_projections(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[str]]:
+    """``names(store)``: the GDS graphs circuitatlas projected during this test that are still
+    in the catalog (not those of other clients of the same server). The graph names are made
+    from ``uuid.uuid4()`` in :mod:`circuitatlas.store.gds`, which is recorded here."""
+    import types
+
+    from circuitatlas.store import gds
+
+    made: list[str] = []
+
+    def uuid4() -> uuid.UUID:
+        made.append(uuid.uuid4().hex)
+        return uuid.UUID(made[-1])
+
+    monkeypatch.setattr(gds, "uuid", types.SimpleNamespace(uuid4=uuid4))
 
     def names(store: Any) -> list[str]:
         found = store.cypher("CALL gds.graph.list() YIELD graphName RETURN graphName")
-        return [n for n in found["graphName"] if n.startswith(GRAPH_NAME_PREFIX)]
+        return [n for n in found["graphName"] if any(n.endswith(m) for m in made)]
 
     return names
 
@@ -79,6 +92,12 @@ def delete_runs() -> Iterator[list[str]]:
     delete_from_neo4j(run_ids)
 
 
+@pytest.fixture
+def delete_now() -> Callable[[list[str]], None]:
+    """``delete_now(run_ids)``: delete those runs from Neo4j at once (to ingest one again)."""
+    return delete_from_neo4j
+
+
 @pytest.fixture(scope="module")
 def delete_module_runs() -> Iterator[list[str]]:
     """Run ids to delete from Neo4j after the module's tests (for module-scoped data)."""
@@ -105,9 +124,12 @@ TOY_STEPS = 250  # past initialization, short enough to train in about half a mi
 TOY_CHECKPOINTS = 6
 DAG_SHAPE = (6, 49)  # layers × heads: 302 components a checkpoint, ~38 000 stored edges
 DAG_STEPS = [0, 10, 20]
-# similarities drawn from these exact values make exact ties (in strength, cost and distance);
-# 0.7 sits on the default τ, −0.5 and −1 give weights above 1 (clipped to 1 for paths), 1 none
-TIED_SIMILARITIES = (-1.0, -0.5, 0.0, 0.5, 0.7, 0.75, 1.0)
+# similarities drawn from these exact values make exact ties in weight, so in strength and in
+# path length: weights 2 (clipped to 1 for paths), 1, 0.5, 0.25 and none (0). Their costs
+# 1 / weight are exact binary fractions, so lengths that tie in exact arithmetic tie in floating
+# point too (a tie up to rounding only, such as 2/3 + 2/3 + 2/3 against 2, is one for igraph
+# and not for GDS: see circuitatlas/store/gds.py)
+TIED_SIMILARITIES = (-1.0, 0.0, 0.5, 0.75, 1.0)
 
 
 @pytest.fixture(scope="session")
@@ -154,34 +176,29 @@ def random_dag() -> Any:
 @pytest.fixture(scope="module")
 def both_stores(
     tmp_path_factory: pytest.TempPathFactory, delete_module_runs: list[str]
-) -> Iterator[Callable[[Any], tuple[Any, Any]]]:
-    """``stores(run)``: (live Neo4j store, embedded store), both writable and holding ``run``
-    (a ``SweepResult``), ingested once per module; they close after the module."""
+) -> Iterator[Callable[[Any], tuple[Any, Path]]]:
+    """``stores(run)``: (a writable live Neo4j store, the path of an embedded store), both
+    holding ``run`` (a ``SweepResult``), ingested once per module. The embedded store is opened
+    where it is used, so that what another opening (the CLI's) wrote is read back."""
     from circuitatlas.store import open_store
     from circuitatlas.store.ingest import ingest_sweep
 
-    opened: dict[str, tuple[Any, Any]] = {}
+    opened: dict[str, tuple[Any, Path]] = {}
 
-    def stores(run: Any) -> tuple[Any, Any]:
+    def stores(run: Any) -> tuple[Any, Path]:
         if run.run_id not in opened:
             delete_module_runs.append(run.run_id)
             path = tmp_path_factory.mktemp("embedded") / "store.lbdb"
-            pair = (open_store(URI or "", writable=True), open_store(path, writable=True))
-            for store in pair:
-                ingest_sweep(store, run, progress=False)
-            opened[run.run_id] = pair
+            with open_store(path, writable=True) as embedded:
+                ingest_sweep(embedded, run, progress=False)
+            store = open_store(URI or "", writable=True)
+            opened[run.run_id] = (store, path)
+            ingest_sweep(store, run, progress=False)
         return opened[run.run_id]
 
     yield stores
-    for pair in opened.values():
-        for store in pair:
-            store.close()
-
-
-@pytest.fixture
-def delete_now() -> Callable[[list[str]], None]:
-    """``delete_now(run_ids)``: delete those runs from Neo4j at once (to ingest one again)."""
-    return delete_from_neo4j
+    for store, _ in opened.values():
+        store.close()
 
 
 # --- a private server without GDS (tests/neo4j_servers.py), shared by the session -----------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,7 +135,7 @@ VOLATILE = {"analyzed_at"}  # a time stamp: differs between any two analyses
 
 @pytest.fixture(scope="module", params=["toy_run", "random_dag"])
 def stores(request, both_stores):
-    """(run, live Neo4j store, embedded store) for the toy run and the random DAG."""
+    """(run, live Neo4j store, embedded store path) for the toy run and the random DAG."""
     run = request.getfixturevalue(request.param)
     return (run, *both_stores(run))
 
@@ -180,16 +181,18 @@ def stored_analysis(store, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, dic
     return components, checkpoints, plain
 
 
-def assert_same_stored(store, expected_store, run_id: str, volatile: bool = False) -> None:
-    """Both stores hold the same analysis of ``run_id`` (``volatile``: the time stamps too)."""
-    got, expected = stored_analysis(store, run_id), stored_analysis(expected_store, run_id)
+def assert_same_stored(store, embedded: Path, run_id: str) -> None:
+    """The store holds the same analysis of ``run_id`` as the embedded store at ``embedded``
+    (but for the time stamps)."""
+    with open_store(embedded) as expected_store:
+        expected = stored_analysis(expected_store, run_id)
+    got = stored_analysis(store, run_id)
     for frame, other in zip(got[:2], expected[:2], strict=True):
         pd.testing.assert_frame_equal(
             frame, other, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-12
         )
-    skip = set() if volatile else VOLATILE
-    assert {k: v for k, v in got[2].items() if k not in skip} == {
-        k: v for k, v in expected[2].items() if k not in skip
+    assert {k: v for k, v in got[2].items() if k not in VOLATILE} == {
+        k: v for k, v in expected[2].items() if k not in VOLATILE
     }
 
 
@@ -199,7 +202,8 @@ def test_analyze_in_write_and_stream_mode_equals_the_embedded_store(
 ):
     run, store, embedded = stores
     settings = AnalysisSettings(tau=tau, measure=measure)
-    expected = run_analysis(embedded, run.run_id, settings, write=True)
+    with open_store(embedded, writable=True) as opened:
+        expected = run_analysis(opened, run.run_id, settings, write=True)
     assert not expected.components.empty and expected.checkpoints.n_edges.gt(0).any()
     assert_same_analysis(run_analysis(store, run.run_id, settings, write=True), expected)
     assert_same_stored(store, embedded, run.run_id)
@@ -222,7 +226,7 @@ def cli(*args: str) -> Any:
 def test_cli_analyze_and_its_tau_sweep_equal_the_embedded_store(stores, our_projections):
     run, store, embedded = stores
     outputs = []
-    for url in (store.url, str(embedded.url)):
+    for url in (store.url, str(embedded)):
         common = ["--store", url, "--run", run.run_id, "--format", "json"]
         analyzed = json.loads(cli("analyze", *common).stdout)
         swept = json.loads(cli("analyze", *common, "--tau-sweep", DAG_TAUS).stdout)
@@ -260,7 +264,8 @@ def test_a_failure_mid_analysis_drops_the_projection_and_marks_the_analysis_inco
     assert checkpoints.tau.isna().all()
     assert all(value is None for value in run.values()), run
     monkeypatch.undo()
-    expected = run_analysis(embedded, toy_run.run_id, settings)
+    with open_store(embedded, writable=True) as opened:
+        expected = run_analysis(opened, toy_run.run_id, settings)
     assert_same_analysis(run_analysis(store, toy_run.run_id, settings), expected)
     assert_same_stored(store, embedded, toy_run.run_id)
 

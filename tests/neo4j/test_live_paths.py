@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from click.testing import CliRunner
 from neo4j_recording import assert_same_paths
 
+from circuitatlas.cli import main
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.synthetic import synthetic_sweep
-from circuitatlas.queries.paths import PathSettings, find_paths
+from circuitatlas.queries.paths import (
+    RANK_DECIMALS,
+    TIE_LIMIT,
+    FoundPath,
+    PathResult,
+    PathSettings,
+    find_paths,
+)
 from circuitatlas.store import gds, open_store
 from circuitatlas.store.base import MEASURES
 from circuitatlas.store.ingest import ingest_sweep
@@ -65,3 +80,173 @@ def test_an_error_in_the_path_call_drops_the_projection(
             store.strongest_paths(run.run_id, STEPS[0], PathSettings(k=k))
         assert "\n" not in str(info.value)
         assert our_projections(store) == []
+
+
+# --- a real toy run, a random DAG of ≥ 300 components and a graph of exact ties, each against
+# the embedded store holding the same sweep ---------------------------------------------------
+SWEEP_KS = (1, 3, 10)
+VOLATILE = {"created_at"}  # a time stamp: differs between any two saves
+
+
+@pytest.fixture(scope="module", params=["toy_run", "random_dag"])
+def stores(request, both_stores):
+    """(run, live Neo4j store, embedded store path) for the toy run and the random DAG."""
+    run = request.getfixturevalue(request.param)
+    return (run, *both_stores(run))
+
+
+def embedded_paths(path: Path, run_id: str, settings: PathSettings, steps=None) -> PathResult:
+    """``find_paths`` on the embedded store at ``path``."""
+    with open_store(path) as embedded:
+        return find_paths(embedded, run_id, steps, settings)
+
+
+@pytest.mark.parametrize("tau", [None, 0.7], ids=["unfiltered", "tau"])
+@pytest.mark.parametrize("measure", MEASURES)
+def test_gds_dijkstra_and_yens_equal_the_embedded_store(stores, measure, tau, our_projections):
+    run, store, embedded = stores
+    for k in SWEEP_KS:
+        settings = PathSettings(k=k, measure=measure, tau=tau)
+        expected = embedded_paths(embedded, run.run_id, settings)
+        got = find_paths(store, run.run_id, settings=settings)
+        assert_same_but_for_large_ties(got, expected, embedded)
+    assert our_projections(store) == []
+
+
+def _distance(path: FoundPath) -> float:
+    return round(path.distance, RANK_DECIMALS)
+
+
+def assert_same_but_for_large_ties(got: PathResult, expected: PathResult, embedded: Path) -> None:
+    """The same paths and strengths, except where more than ``TIE_LIMIT`` paths beyond k tie
+    with the k-th (which of them come back is each backend's choice): there the paths stronger
+    than the k-th are the same, and every rank has the same strength."""
+    assert got.steps == expected.steps and got.notes == expected.notes
+    np.testing.assert_allclose(got.paths.strength, expected.paths.strength, rtol=0, atol=1e-12)
+    k = expected.settings.k
+    for step in expected.steps:
+        ours, theirs = got.of_step(step), expected.of_step(step)
+        if [p.components for p in ours] == [p.components for p in theirs]:
+            continue
+        last = _distance(theirs[-1])
+        stronger = [
+            [p.components for p in found if _distance(p) < last] for found in (ours, theirs)
+        ]
+        assert stronger[0] == stronger[1], step
+        wide = replace(expected.settings, k=k + TIE_LIMIT)
+        tied = embedded_paths(embedded, expected.run_id, wide, [step]).of_step(step)
+        assert len(tied) == k + TIE_LIMIT and _distance(tied[-1]) == last, step
+
+
+def tied_run() -> Any:
+    """A run of one checkpoint (2 layers × 3 heads) whose only direct edges (every similarity
+    set here) give many input → logits paths of strength exactly 1/4, some of them through edges
+    whose weight is clipped to 1, and one stronger path."""
+    run = synthetic_sweep(
+        n_layers=2, n_heads=3, steps=[0], seed=2, model=f"live-ties-{uuid.uuid4()}"
+    )
+    weights = {
+        ("input", "logits"): 0.25,
+        ("input", "a0.h0"): 0.5,
+        ("a0.h0", "logits"): 0.5,
+        ("input", "a0.h1"): 0.5,
+        ("a0.h1", "logits"): 0.5,
+        ("input", "a0.h2"): 0.25,
+        ("a0.h2", "logits"): 1.0,
+        ("a0.h0", "a1.h0"): 2.0,  # clipped: a0.h0→a1.h0→logits ties with a0.h0→logits
+        ("a1.h0", "logits"): 0.5,
+        ("input", "a1.h1"): 1.5,  # clipped: input→a1.h1→logits ties too
+        ("a1.h1", "logits"): 0.25,
+        ("input", "m0"): 0.9,  # the strongest path: input→m0→logits, 0.81
+        ("m0", "logits"): 0.9,
+        ("a0.h1", "m1"): 0.5,  # weaker: input→a0.h1→m1→logits, 0.125
+        ("m1", "logits"): 0.5,
+    }
+    pairs = list(zip(run.edges.source, run.edges.target, strict=True))
+    direct = np.array([weights.get(pair, 0.0) for pair in pairs])
+    assert np.count_nonzero(direct) == len(weights)  # every edge above is a downstream pair
+    run.edges["direct_weight"], run.edges["direct_similarity"] = direct, 1.0 - direct
+    return run
+
+
+TIES = [  # the paths of tied_run, strongest first, equal strengths by their names
+    "input→m0→logits",
+    "input→a0.h0→a1.h0→logits",
+    "input→a0.h0→logits",
+    "input→a0.h1→logits",
+    "input→a0.h2→logits",
+    "input→a1.h1→logits",
+    "input→logits",
+    "input→a0.h1→m1→logits",
+]
+
+
+@pytest.fixture(scope="module")
+def ties(both_stores):
+    """(run, live Neo4j store, embedded store path) of :func:`tied_run`."""
+    run = tied_run()
+    return (run, *both_stores(run))
+
+
+@pytest.mark.parametrize("k", range(1, len(TIES) + 2))
+def test_exact_ties_rank_alike_on_both_backends(ties, k, our_projections):
+    """Every k, those that cut through the paths of strength 1/4 included: the same paths in
+    the same order, equal strengths ranked by their component names."""
+    run, store, embedded = ties
+    settings = PathSettings(k=k)
+    got = find_paths(store, run.run_id, settings=settings)
+    assert_same_paths(got, embedded_paths(embedded, run.run_id, settings))
+    assert got.paths.path.tolist() == TIES[:k]
+    np.testing.assert_allclose(got.paths.strength[1:7], 0.25, rtol=0, atol=1e-15)
+    assert our_projections(store) == []
+
+
+def paths_cli(url: str, run_id: str, *args: Any) -> dict:
+    """``circuitatlas paths --store URL --run RUN ARGS --format json``, parsed."""
+    argv = ["paths", "--store", url, "--run", run_id, *map(str, args), "--format", "json"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def stored_circuits(store, run_id: str) -> pd.DataFrame:
+    """The run's stored circuits with plain lists, without their time stamps, by step."""
+    frame = store.circuits(run_id).drop(columns=[*VOLATILE])
+    for column in frame.columns:
+        frame[column] = [list(v) if isinstance(v, list | np.ndarray) else v for v in frame[column]]
+    return frame.sort_values("step", ignore_index=True)[sorted(frame.columns)]
+
+
+@pytest.mark.parametrize("runs", ["toy_run", "ties"])
+def test_saved_circuits_read_back_equal_on_both_backends(
+    request, both_stores, runs, our_projections
+):
+    """On runs whose ties at the k-th place are settled (a random DAG's hundreds of paths of
+    strength 1 are not: they would make different, equally strong circuits)."""
+    run = request.getfixturevalue(runs)
+    run, store, embedded = run if isinstance(run, tuple) else (run, *both_stores(run))
+    args = ("--all-steps", "-k", 3, "--save")
+    got = paths_cli(store.url, run.run_id, *args)
+    expected = paths_cli(str(embedded), run.run_id, *args)
+    assert got == expected and len(got["circuits"]) == len(run.checkpoints)
+    with open_store(embedded) as opened:
+        saved = stored_circuits(opened, run.run_id)
+    assert len(saved) == len(run.checkpoints)
+    pd.testing.assert_frame_equal(stored_circuits(store, run.run_id), saved)
+    assert our_projections(store) == []
+
+
+def test_validate_on_neo4j_equals_the_embedded_store(toy_run, both_stores):
+    """Faithfulness reruns the toy model from its checkpoint directory: the same circuits, the
+    same values, saved alike."""
+    store, embedded = both_stores(toy_run)
+    args = ("--all-steps", "-k", 2, "--validate", "--save", "--device", "cpu")
+    got = paths_cli(store.url, toy_run.run_id, *args)
+    expected = paths_cli(str(embedded), toy_run.run_id, *args)
+    assert got == expected
+    values = [c["faithfulness"] for c in got["circuits"]]
+    assert len(values) == len(toy_run.checkpoints) and all(np.isfinite(values))
+    with open_store(embedded) as opened:
+        saved = stored_circuits(opened, toy_run.run_id)
+    pd.testing.assert_frame_equal(stored_circuits(store, toy_run.run_id), saved)
+    assert saved[saved.k == 2].faithfulness.notna().sum() == len(toy_run.checkpoints)

@@ -7,6 +7,7 @@ schema (read from a real embedded store, with the schema's types), that every se
 Cypher whose ``$parameters`` are exactly those its text declares, that all its Cypher passes
 Neo4j's linter, and that every phrase, run on the embedded store too (the statements keep to the
 Cypher both dialects share), returns exactly what the store's ordinary reads say it should.
+``tests/neo4j/test_live_queries.py`` runs every phrase on a live Neo4j against this store.
 
 The strongest path in a phrase: Bloom runs plain Cypher, and plain Cypher has no weighted
 shortest path (GDS needs a projection; APOC's Dijkstra minimizes a sum of stored weights, not
@@ -30,6 +31,7 @@ from typing import Any
 
 import pytest
 from cypher_lint import REPO_ROOT, lint
+from cypher_values import embedded_graph
 
 from circuitatlas.analytics.analyze import analyze
 from circuitatlas.ingest.synthetic import synthetic_sweep
@@ -261,43 +263,9 @@ def store(world):
         yield store
 
 
-def ident(node: dict[str, Any]) -> Any:
-    """A node of a result as something comparable: a component as (step, name)."""
-    label = node["_LABEL"]
-    if label == "Component":
-        return (node["step"], node["name"])
-    return {"Run": node.get("run_id"), "Checkpoint": node.get("step")}.get(label, label), label
-
-
-def graph_of(rows: Any) -> tuple[set[Any], set[tuple[Any, Any, str]]]:
-    """The nodes and relationships (from, to, type) of a result's cells (nodes, relationships,
-    paths; nulls of optional matches left out)."""
-    nodes, rels = {}, []
-
-    def visit(value: Any) -> None:
-        if isinstance(value, dict) and "_NODES" in value:
-            for item in value["_NODES"] + value["_RELS"]:
-                visit(item)
-        elif isinstance(value, dict) and "_SRC" in value:
-            rels.append(value)
-        elif isinstance(value, dict) and "_ID" in value:
-            nodes[json.dumps(value["_ID"], sort_keys=True)] = ident(value)
-
-    for row in rows.itertuples(index=False):
-        for value in row:
-            visit(value)
-    key = {"_SRC": None, "_DST": None}
-    edges = set()
-    for rel in rels:
-        for end in key:
-            key[end] = nodes[json.dumps(rel[end], sort_keys=True)]
-        edges.add((key["_SRC"], key["_DST"], rel["_LABEL"]))
-    return set(nodes.values()), edges
-
-
 def ask(store: Any, text: str, cypher: str | None = None, **values: Any) -> Any:
     query = TEMPLATES[text]["cypher"] if cypher is None else cypher
-    return graph_of(store.cypher(query, **values))
+    return embedded_graph(store.cypher(query, **values)).shape()
 
 
 def path_edges(step: int, text: str) -> set[tuple[Any, Any, str]]:

@@ -394,7 +394,8 @@ def test_write_analysis_needs_a_writable_store(sweep):
 def test_begin_analysis_clears_the_run_marker_in_one_transaction(sweep):
     store, driver = open_store(sweep)
     store.begin_analysis(sweep.run_id)
-    [tx] = driver.transactions
+    check, tx = driver.transactions  # GDS first: a server without it has nothing cleared
+    assert [c.query for c in check.calls] == ["RETURN gds.version()"]
     assert (tx.kind, tx.mode, tx.outcome) == ("managed", "WRITE", "committed")
     assert named(tx.calls) == ["analysis_clear"]
     assert tx.calls[0].params == {"run_id": sweep.run_id}
@@ -460,14 +461,16 @@ def first_names(driver) -> list[str]:
 
 
 def expected_names(write: bool) -> list[str]:
-    """``first_names`` of an analysis of RUN_STEPS: the reads, the clear (write), per step the
-    graph read then GDS (project, algorithms, read-back or names, drop), the write-back."""
+    """``first_names`` of an analysis of RUN_STEPS: the reads, the GDS check and the clear
+    (write), per step the graph read then GDS (project, algorithms, read-back or names, drop),
+    the write-back."""
     mode = "write" if write else "stream"
     gds = ["gds_project", *(f"{a}.{mode}" for a in ALGORITHMS)]
     gds += ["gds_written" if write else "gds_node_names", "gds.graph.drop"]
-    names = ["run_config", "checkpoints", *(["analysis_clear"] if write else [])]
+    names = ["run_config", "checkpoints", *(["gds.version", "analysis_clear"] if write else [])]
     for i in range(len(RUN_STEPS)):
-        names += ["component_names", "graph_edges", *(["gds.version"] if i == 0 else []), *gds]
+        check = ["gds.version"] if i == 0 and not write else []
+        names += ["component_names", "graph_columns", *check, *gds]
     return names + (["analysis_components_write"] if write else [])
 
 
@@ -578,7 +581,7 @@ def test_analyze_on_neo4j_sends_every_value_as_a_parameter(run_sweep):
         == [{"checkpoint_key": key} for key in keys]
     )
     at_tau = [(key, RUN_TAU, "total") for key in keys]
-    for name in ("graph_edges", "gds_project"):
+    for name in ("graph_columns", "gds_project"):
         assert [(p["checkpoint_key"], p["tau"], p["measure"]) for p in params[name]] == at_tau
     assert [p["unfiltered"] for p in params["gds_project"]] == [False] * len(keys)
     results = lint({f"sent{i}": q for i, q in enumerate(sorted(texts))})

@@ -1,7 +1,11 @@
-"""Contract tests of the Neo4j backend: the Cypher, parameters, batch sizes, access modes and
-transaction boundaries it sends, recorded by a stand-in driver (no Neo4j runs here).
+"""Contract tests of the Neo4j backend: what only a recording stand-in driver can observe (no
+Neo4j runs here) — the statement texts (each a named statement, values only as parameters), the
+batch sizes, the access mode and boundaries of each transaction, the opening of an empty
+database and of one of another schema version (neither can be made on a shared live server).
 
-Every recorded statement is also linted with Neo4j's own linter.
+What Neo4j answers (write refusal in READ sessions, rollback of a stored step, NEXT planning,
+round trips) is proven on the live server in tests/neo4j/. Every recorded statement is also
+linted with Neo4j's own linter.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import pandas as pd
 import pytest
 from cypher_lint import lint
 from neo4j.exceptions import Neo4jError
-from neo4j_recording import RecordingDriver
+from neo4j_recording import RecordingDriver, edge_rows
 
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.synthetic import synthetic_sweep
@@ -53,8 +57,12 @@ def _named(calls) -> list[str]:
 
 
 def _rows_sent(calls, names, which: str) -> list[dict]:
-    """Every row of every batch sent with statement ``which``."""
-    return [r for c, n in zip(calls, names, strict=True) if n == which for r in c.params["rows"]]
+    """Every row of every batch sent with statement ``which`` (edges: sent column by column)."""
+
+    def rows(params: dict) -> list[dict]:
+        return edge_rows(params) if which == "edges_write" else params["rows"]
+
+    return [r for c, n in zip(calls, names, strict=True) if n == which for r in rows(c.params)]
 
 
 def test_open_empty_database_creates_constraints_then_marks_the_schema():
@@ -102,7 +110,7 @@ def test_ingest_sends_one_transaction_of_named_unwind_batches(sweep):
     assert names == (
         ["run_merge", "checkpoint_steps", "checkpoints_write"]
         + ["components_write"] * math.ceil(n_comp / BATCH)
-        + ["edges_write"] * math.ceil(n_edge / BATCH)
+        + ["edges_write"] * sum(math.ceil(n / BATCH) for n in sweep.edges.groupby("step").size())
         + ["next_write"] * math.ceil(n_next / BATCH)
         + ["run_count"]
     )
@@ -110,6 +118,9 @@ def test_ingest_sends_one_transaction_of_named_unwind_batches(sweep):
     for call in calls:
         if "rows" in call.params:
             assert 0 < len(call.params["rows"]) <= BATCH
+        if "source" in call.params:  # edges: one checkpoint's chunk, its endpoints by position
+            assert 0 < len(call.params["source"]) <= BATCH
+            assert len({k.rsplit("/", 1)[0] for k in call.params["keys"]}) == 1
 
     # the rows sent are the sweep's rows, values as parameters
     sent = pd.DataFrame(_rows_sent(calls, names, "edges_write"))
@@ -129,24 +140,6 @@ def test_ingest_sends_one_transaction_of_named_unwind_batches(sweep):
     assert heads["a1.h1"] == 1 and heads["m0"] is None  # a null property is not set in Neo4j
 
 
-def test_one_transaction_per_checkpoint_and_a_stored_step_rolls_back(sweep):
-    driver = RecordingDriver()
-    store = Neo4jStore("neo4j://localhost", writable=True, driver=driver)
-    run = RunRecord.from_config(sweep.config)
-    frames = list(sweep_frames(sweep, STEPS))
-    driver.transactions.clear()
-    assert store.write_checkpoint(run, frames[1]) is True
-    assert store.write_checkpoint(run, frames[0]) is True
-    assert store.write_checkpoint(run, frames[0]) is False
-    outcomes = [t.outcome for t in driver.transactions if t.mode == "WRITE"]
-    assert outcomes == ["committed", "committed", "rolled back"]
-    second = _named(driver.transactions[1].calls)
-    # step 0 goes before the stored step 10: linked to it by name, in the database
-    assert second[-2:] == ["next_link", "run_count"]
-    link = driver.transactions[1].calls[-2].params
-    assert link == {"from_key": f"{run.run_id}/0", "to_key": f"{run.run_id}/10"}
-
-
 def test_reads_and_user_cypher_run_in_read_sessions(sweep):
     driver = RecordingDriver()
     store = Neo4jStore("neo4j://localhost", driver=driver)
@@ -156,24 +149,6 @@ def test_reads_and_user_cypher_run_in_read_sessions(sweep):
     assert {s["mode"] for s in driver.sessions} == {"READ"}
     call = driver.transactions[-1].calls[-1]
     assert call.params == {"name": "a0.h1"}
-
-
-class _RefusingDriver(RecordingDriver):
-    """Answers any CREATE in a READ transaction as Neo4j does: an AccessMode client error."""
-
-    def answer(self, query, params, record):
-        if record.mode == "READ" and "CREATE" in query:
-            raise Neo4jError._hydrate_neo4j(
-                code="Neo.ClientError.Statement.AccessMode",
-                message="Writing in read access mode not allowed.",
-            )
-        return super().answer(query, params, record)
-
-
-def test_a_write_in_user_cypher_is_refused_with_a_clear_line():
-    store = Neo4jStore("neo4j://localhost", driver=_RefusingDriver())
-    with pytest.raises(CircuitAtlasError, match=r"READ session.*nothing was changed"):
-        store.cypher("CREATE (:Run {run_id: 'x'})")
 
 
 class _FakeDriver:
@@ -211,7 +186,7 @@ def test_connection_errors_are_one_line_without_credentials(monkeypatch, error, 
     monkeypatch.setenv("NEO4J_DATABASE", "atlas")
     seen = {}
 
-    def driver(url, auth=None):
+    def driver(url, auth=None, **config):  # config: the driver's timeouts
         seen["url"], seen["auth"] = url, auth
         return _FakeDriver(error)
 

@@ -68,7 +68,9 @@ server.memory.heap.max_size={heap}
 server.memory.pagecache.size={pagecache}
 db.tx_log.rotation.retention_policy=2 files
 dbms.usage_report.enabled=false
-browser.allow_outgoing_connections=false
+# Browser content from this host only (browser.allow_outgoing_connections is Enterprise's:
+# Community refuses to start on it)
+browser.remote_content_hostname_whitelist=localhost,127.0.0.1
 """
 
 
