@@ -172,8 +172,8 @@ class Neo4jStore(StoreBase):
             )
         if isinstance(e, ne.ServiceUnavailable | ne.SessionExpired | OSError):
             return CircuitAtlasError(
-                f"cannot reach Neo4j at {self.url}; start it "
-                f"(docker compose -f docker/compose.yml up -d) or check the URL"
+                f"cannot reach Neo4j at {self.url}; start it (make neo4j, or docker compose "
+                f"-f docker/compose.yml up -d) or check the URL"
             )
         code = getattr(e, "code", None) or ""
         if code.endswith("DatabaseNotFound"):
