@@ -63,8 +63,7 @@ def main(debug: bool) -> None:
 
 def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that sweeps checkpoints."""
-    from circuitatlas.ingest.pipeline import SweepSettings
-    from circuitatlas.ingest.sweep import ABLATIONS
+    from circuitatlas.ingest.contract import ABLATIONS, SweepSettings
 
     d = SweepSettings()
     options = [
@@ -115,7 +114,7 @@ def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(**kw: Any) -> Any:
-    from circuitatlas.ingest.pipeline import SweepSettings
+    from circuitatlas.ingest.contract import SweepSettings
 
     return SweepSettings(**kw)
 

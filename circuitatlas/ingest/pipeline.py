@@ -30,10 +30,10 @@ from circuitatlas import __version__
 from circuitatlas.atomic_dir import atomic_directory
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.checkpoints import CheckpointRef, list_checkpoints, load_checkpoint
+from circuitatlas.ingest.contract import CheckpointFrames, SweepSettings
 from circuitatlas.ingest.model import TransformerWeights, weights_from_bridge
 from circuitatlas.ingest.sweep import (
     COMPONENT_COLUMNS,
-    DEFAULT_MEMORY_BUDGET_MB,
     EDGE_COLUMNS,
     check_ablation,
     sweep_checkpoint,
@@ -41,20 +41,6 @@ from circuitatlas.ingest.sweep import (
 from circuitatlas.ingest.tasks import INDUCTION, PromptSet, load_prompts
 
 FRAME_FILES = ("checkpoints", "components", "edges")
-
-
-@dataclass
-class SweepSettings:
-    """How a run is swept (everything but the checkpoints)."""
-
-    task: str = "induction"
-    n_prompts: int = 16
-    seq_len: int = 21  # induction: [bos] + two copies of a 10-token segment
-    ablation: str = "zero"
-    seed: int = 0
-    tokenizer: str | None = None
-    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
-    device: str = "auto"
 
 
 @dataclass
@@ -95,16 +81,6 @@ def bos_token_id_of(weights: TransformerWeights, bridge: torch.nn.Module) -> int
     """The checkpoint's BOS id when its config names one inside the vocabulary, else None."""
     bos = getattr(bridge.original_model.config, "bos_token_id", None)
     return bos if isinstance(bos, int) and 0 <= bos < weights.d_vocab else None
-
-
-@dataclass
-class CheckpointFrames:
-    """One checkpoint's frames: a one-row ``checkpoints`` frame, its components and its edges."""
-
-    step: int
-    checkpoint: pd.DataFrame
-    components: pd.DataFrame
-    edges: pd.DataFrame
 
 
 @dataclass

@@ -38,32 +38,15 @@ from torch import Tensor
 
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.components import Component, all_components, is_downstream
+from circuitatlas.ingest.contract import (
+    ABLATIONS,
+    COMPONENT_COLUMNS,
+    DEFAULT_MEMORY_BUDGET_MB,
+    EDGE_COLUMNS,
+)
 from circuitatlas.ingest.head_scores import induction_scores, previous_token_scores
 from circuitatlas.ingest.model import VOCAB_BLOCK, ForwardPieces, TransformerWeights
 from circuitatlas.ingest.tasks import PromptSet, task_metric
-
-ABLATIONS = ("zero", "mean", "resample")
-DEFAULT_MEMORY_BUDGET_MB = 2048
-
-EDGE_COLUMNS = [
-    "source",
-    "target",
-    "similarity",
-    "weight",
-    "std",
-    "direct_similarity",
-    "direct_weight",
-    "direct_std",
-]
-COMPONENT_COLUMNS = [
-    "name",
-    "kind",
-    "layer",
-    "head",
-    "effect",
-    "prev_token_score",
-    "induction_score",
-]
 
 
 @dataclass

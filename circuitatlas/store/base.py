@@ -28,7 +28,7 @@ import pandas as pd
 
 from circuitatlas.analytics.centrality import Graph, centralities
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.ingest.pipeline import CheckpointFrames
+from circuitatlas.ingest.contract import CheckpointFrames
 from circuitatlas.queries.paths import CheckpointEdges, FoundPath, PathSettings, k_strongest
 from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.rows import (

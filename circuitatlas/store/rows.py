@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.ingest.pipeline import CheckpointFrames
-from circuitatlas.ingest.sweep import COMPONENT_COLUMNS, EDGE_COLUMNS
+from circuitatlas.ingest.contract import COMPONENT_COLUMNS, EDGE_COLUMNS, CheckpointFrames
 
 CHECKPOINT_COLUMNS = ["step", "loss", "metric"]
 COMPONENT_FRAME_COLUMNS = ["step", *COMPONENT_COLUMNS]
