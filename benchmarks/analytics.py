@@ -50,8 +50,8 @@ from circuitatlas.analytics.analyze import analyze
 from circuitatlas.analytics.centrality import METRICS, centralities
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import gds, open_store
-from circuitatlas.store.base import StoreBase
 from circuitatlas.store.ingest import ingest_sweep
+from circuitatlas.store.neo4j import Neo4jStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the reference
 from networkx_reference import networkx_centralities
@@ -190,7 +190,7 @@ def neo4j_analysis(url: str, steps: list[int], expected: pd.DataFrame) -> dict[s
         timers.wrap(gds.Gds, "_project", "project")
         timers.wrap(gds.Gds, "_write", "algorithms")
         timers.wrap(gds.Gds, "_stream", "algorithms")
-        timers.wrap(StoreBase, "analysis_graph", "reads")
+        timers.wrap(Neo4jStore, "analysis_graph", "reads")
         try:
             with open_store(url, writable=True) as store:
                 t0 = time.perf_counter()
