@@ -24,17 +24,22 @@ analysis at τ sees (similarity below τ, the rest is never read), timed apart
 written by GDS, projections included (``neo4j_seconds_143_ckpts``, the target is < 300 s on 2
 cores), with where its time went (projections, algorithms, reading the graphs for the weight
 statistics); its centralities must equal the embedded analysis's to 1e-9 (relative). The run
-is deleted at the end (``neo4j_delete_s``), also when the benchmark is interrupted.
+is deleted at the end (``neo4j_delete_s``), also when the benchmark is interrupted. With
+``--scratch-neo4j`` the benchmark starts a Neo4j of its own instead (``tools/neo4j/local.py`` in a
+temporary home, heap 2 GiB, page cache 1 GiB), where nothing needs deleting: the full 143
+checkpoints (8.6 million edges) then cost their ingest but not their deletion.
 
 Progress goes to stderr; the table and, last, one ``key=value`` line to stdout.
 
     python benchmarks/analytics.py
     python benchmarks/analytics.py --quick          # 8 checkpoints, a smoke run
     python benchmarks/analytics.py --no-neo4j       # the embedded store only
+    python benchmarks/analytics.py --scratch-neo4j  # Neo4j: a server of its own, discarded
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -54,10 +59,12 @@ from circuitatlas.store.ingest import ingest_sweep
 from circuitatlas.store.neo4j import Neo4jStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the reference
+from neo4j_servers import private_server
 from networkx_reference import networkx_centralities
 from pythia_sized import benchmark_args, deleting_runs, ingested_run, neo4j_url
 
 TAU = 0.7
+SCRATCH_MEMORY = {"CIRCUITATLAS_NEO4J_HEAP": "2g", "CIRCUITATLAS_NEO4J_PAGECACHE": "1g"}
 
 
 def main() -> int:
@@ -66,6 +73,8 @@ def main() -> int:
     n = len(steps)
     log = sys.stderr
     url = None if args.no_neo4j else neo4j_url()
+    if args.scratch_neo4j and not args.no_neo4j:
+        url = "scratch"
     if url is None:
         why = "--no-neo4j" if args.no_neo4j else "NEO4J_URI is not set"
         print(f"Neo4j: skipped ({why}); the embedded store only", file=log)
@@ -94,7 +103,14 @@ def main() -> int:
         slow = networkx_centralities(graph)
         networkx_s = time.perf_counter() - t0
 
-    neo = neo4j_analysis(url, steps, result.components) if url else None
+    neo = None
+    if url == "scratch":
+        with tempfile.TemporaryDirectory() as home:
+            print("Neo4j: starting a server of its own …", file=log)
+            with private_server(Path(home), gds=True, memory=SCRATCH_MEMORY) as server:
+                neo = neo4j_analysis(server.url_with_credentials, steps, result.components, False)
+    elif url:
+        neo = neo4j_analysis(url, steps, result.components)
     equal = all(
         np.allclose(fast[m].to_numpy(float), slow[m].to_numpy(float), rtol=1e-9, atol=1e-12)
         for m in METRICS
@@ -172,13 +188,17 @@ class Timers:
             setattr(owner, method, original)
 
 
-def neo4j_analysis(url: str, steps: list[int], expected: pd.DataFrame) -> dict[str, Any]:
+def neo4j_analysis(
+    url: str, steps: list[int], expected: pd.DataFrame, delete: bool = True
+) -> dict[str, Any]:
     """Ingest the run into Neo4j (timed apart), analyze it there with GDS, compare with the
-    embedded analysis's components (``expected``), delete it; the figures."""
+    embedded analysis's components (``expected``), delete it (unless not ``delete``: a scratch
+    server is discarded whole); the figures."""
     sweep = synthetic_sweep(24, 16, steps, seed=0, model=f"bench-analytics-{uuid.uuid4().hex}")
     sweep = replace(sweep, edges=sweep.edges[sweep.edges.similarity < TAU])
     out: dict[str, Any] = {}
-    with deleting_runs(url) as run_ids:
+    cleanup = deleting_runs(url) if delete else contextlib.nullcontext([])
+    with cleanup as run_ids:
         run_ids.append(sweep.run_id)
         print(f"Neo4j: ingesting {len(sweep.edges):,} edges …", file=sys.stderr)
         t0 = time.perf_counter()

@@ -28,12 +28,17 @@ def checkpoint_steps(description: str) -> list[int]:
 
 def benchmark_args(description: str, neo4j: bool = False) -> argparse.Namespace:
     """``--checkpoints N`` (default 143) or ``--quick`` (8), as ``steps``; with ``neo4j`` also
-    ``--no-neo4j`` (as ``no_neo4j``)."""
+    ``--no-neo4j`` and ``--scratch-neo4j`` (as ``no_neo4j``, ``scratch_neo4j``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--checkpoints", type=int, default=143)
     parser.add_argument("--quick", action="store_true", help="8 checkpoints")
     if neo4j:
         parser.add_argument("--no-neo4j", action="store_true", help="the embedded store only")
+        parser.add_argument(
+            "--scratch-neo4j",
+            action="store_true",
+            help="start a Neo4j of its own (tools/neo4j/local.py, 2g heap) instead of NEO4J_URI's",
+        )
     args = parser.parse_args()
     n = 8 if args.quick else args.checkpoints
     args.steps = [i * 1000 for i in range(n)]

@@ -50,6 +50,7 @@ class PrivateServer:
     port: int
     gds: bool
     started: subprocess.CompletedProcess[str] | None = None  # its first ``start``
+    memory: dict[str, str] | None = None  # heap and page cache (default PRIVATE_MEMORY)
 
     @property
     def url(self) -> str:
@@ -77,7 +78,7 @@ class PrivateServer:
         args += ["--port", str(self.port)] + ([] if self.gds else ["--no-gds"])
         return subprocess.run(
             args,
-            env={**without_neo4j_env(), **PRIVATE_MEMORY},
+            env={**without_neo4j_env(), **(self.memory or PRIVATE_MEMORY)},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -111,9 +112,12 @@ class PrivateServer:
 
 
 @contextlib.contextmanager
-def private_server(home: Path, gds: bool) -> Iterator[PrivateServer]:
-    """A started private server in ``home`` on a free port, stopped on exit."""
-    server = PrivateServer(home, free_port_pair(), gds)
+def private_server(
+    home: Path, gds: bool, memory: dict[str, str] | None = None
+) -> Iterator[PrivateServer]:
+    """A started private server in ``home`` on a free port (``memory``: heap and page cache
+    settings, default ``PRIVATE_MEMORY``), stopped on exit."""
+    server = PrivateServer(home, free_port_pair(), gds, memory=memory)
     try:
         server.start()
         yield server
