@@ -97,3 +97,33 @@ def test_a_started_server_keeps_its_password_to_itself(no_gds_server: PrivateSer
     assert (status.returncode, status.stdout.strip()) == (0, f"running at {server.url}")
     for done in (again, status):
         assert password not in done.stdout + done.stderr
+
+
+def test_maven_central_out_of_reach_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    """``assemble`` with Maven Central unreachable (its URL replaced by a closed local port, an
+    empty local repository) fails with one line naming the versions and the pom."""
+    import importlib.util
+
+    from neo4j_servers import LOCAL
+
+    spec = importlib.util.spec_from_file_location("local_server", LOCAL)
+    local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(local)
+    unreachable = "".join(
+        f"<{kind}ies><{kind}y><id>central</id><url>https://127.0.0.1:1/</url></{kind}y></{kind}ies>"
+        for kind in ("repositor", "pluginRepositor")
+    )
+    pom = (LOCAL.parent / "pom.xml").read_text().replace("<build>", unreachable + "<build>")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "pom.xml").write_text(pom)
+    monkeypatch.setattr(local, "TOOLS", tools)
+    monkeypatch.setattr(local, "ASSEMBLY", tools / "target")
+    monkeypatch.setenv("MAVEN_OPTS", f"-Dmaven.repo.local={tmp_path / 'empty-repository'}")
+    with pytest.raises(local.LocalError) as info:
+        local.assemble()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("cannot reach Maven Central"), message
+    assert local.NEO4J_VERSION in message and "tools/neo4j/pom.xml" in message
+    assert not (tools / "target" / ".assembled").exists()

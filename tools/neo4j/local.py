@@ -329,7 +329,7 @@ def assemble() -> None:
         raise LocalError("Maven (mvn) is needed to fetch Neo4j; install the maven package")
     shutil.rmtree(ASSEMBLY, ignore_errors=True)
     done = subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(TOOLS / "pom.xml"), "package"],
+        ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(TOOLS / "pom.xml"), "package"],
         capture_output=True,
         text=True,
         check=False,
@@ -345,9 +345,26 @@ def assemble() -> None:
                 f"cannot reach Maven Central to fetch Neo4j {NEO4J_VERSION} and GDS "
                 f"{GDS_VERSION} (tools/neo4j/pom.xml); check the network or a Maven mirror"
             )
-        last = [ln for ln in output.splitlines() if "ERROR" in ln][:1]
-        raise LocalError(f"mvn package of tools/neo4j/pom.xml failed: {''.join(last)[:300]}")
+        raise LocalError(f"mvn package of tools/neo4j/pom.xml failed: {maven_error(output)}")
     stamp.write_text(VERSION_LINE + "\n")
+
+
+def maven_error(output: str) -> str:
+    """The first ``[ERROR]`` line of Maven's ``output`` that says what went wrong."""
+    generic = (
+        "Some problems were",
+        "The build could not",
+        "The project ",
+        "To see the",
+        "Re-run Maven",
+        "For more information",
+        "-> [Help",
+    )
+    for line in output.splitlines():
+        text = re.sub(r"^(\[ERROR\]\s*)+", "", line.strip()) if "[ERROR]" in line else ""
+        if text and not text.startswith(generic):
+            return text[:300]
+    return "see `mvn -f tools/neo4j/pom.xml package`"
 
 
 if __name__ == "__main__":
