@@ -2,11 +2,11 @@
 ``<!-- cypher: embedded -->`` runs on an analyzed embedded store and returns rows; each after
 ``<!-- cypher: neo4j -->`` passes Neo4j's linter clean; ``<!-- cypher: neo4j embedded -->`` both."""
 
-import re
 from pathlib import Path
 
 import pytest
-from cypher_lint import REPO_ROOT, lint
+from cypher_lint import lint
+from readme_examples import EXAMPLE_VALUES, README, cypher_blocks, parameters, readme_blocks
 
 from circuitatlas.analytics.analyze import analyze
 from circuitatlas.ingest.synthetic import synthetic_sweep
@@ -15,23 +15,7 @@ from circuitatlas.queries.paths import PathSettings, find_paths
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_sweep
 
-README = REPO_ROOT / "README.md"
-DIALECTS = ("embedded", "neo4j")
-_BLOCK = re.compile(r"^<!-- cypher: ([\w ,]+) -->\n+```cypher\n(.*?)\n```", re.M | re.S)
-_PARAMETER = re.compile(r"\$(\w+)")
-
-
-def cypher_blocks(text: str) -> list[tuple[set[str], str]]:
-    """``(dialects, query)`` of every marked ```cypher block of ``text``."""
-    blocks = []
-    for marker, query in _BLOCK.findall(text):
-        dialects = set(re.split(r"[\s,]+", marker.strip()))
-        assert dialects <= set(DIALECTS), f"unknown dialect in <!-- cypher: {marker} -->"
-        blocks.append((dialects, query))
-    return blocks
-
-
-BLOCKS = cypher_blocks(README.read_text(encoding="utf-8"))
+BLOCKS = readme_blocks()
 
 
 def of(dialect: str) -> list[str]:
@@ -65,17 +49,7 @@ def analyzed(tmp_path_factory):
         analyze(store, sweep.run_id, 0.7)
         found = find_paths(store, sweep.run_id, None, PathSettings(k=3))
         save(store, circuits_of(found))  # the circuit examples read stored circuits
-    params = {
-        "run_id": sweep.run_id,
-        "name": "a1.h0",
-        "source": "a0.h1",
-        "target": "a1.h0",
-        "metric": "pagerank",
-        "threshold": 0.5,
-        "tau": 0.7,
-        "step": 20,
-        "k": 3,
-    }
+    params = {"run_id": sweep.run_id, **EXAMPLE_VALUES}
     return Path(path), params
 
 
@@ -83,7 +57,7 @@ def analyzed(tmp_path_factory):
 def test_embedded_example_returns_rows(analyzed, index):
     path, values = analyzed
     query = of("embedded")[index]
-    used = set(_PARAMETER.findall(query))
+    used = parameters(query)
     assert used <= set(values), f"give the test a value for {sorted(used - set(values))}"
     with open_store(path) as store:
         rows = store.cypher(query, **{name: values[name] for name in used})

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from cypher_lint import REPO_ROOT
+from readme_examples import parameters, readme_blocks
 
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import open_store
@@ -22,15 +21,12 @@ from circuitatlas.store.ingest import ingest_sweep
 
 TIMEOUT_MS = 60_000
 STEPS = [0, 10, 20, 40]
-# the README's Neo4j examples: the ```cypher blocks after <!-- cypher: neo4j ... -->
-_BROWSER_BLOCK = re.compile(r"^<!-- cypher: neo4j[\w ]* -->\n+```cypher\n(.*?)\n```", re.M | re.S)
 
 
 def browser_query() -> str:
     """The README's first Neo4j example that takes only ``$run_id``: what the test runs."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    for query in _BROWSER_BLOCK.findall(text):
-        if set(re.findall(r"\$(\w+)", query)) == {"run_id"}:
+    for dialects, query in readme_blocks():
+        if "neo4j" in dialects and parameters(query) == {"run_id"}:
             return query
     raise AssertionError("README.md has no Neo4j example that takes only $run_id")
 

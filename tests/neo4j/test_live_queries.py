@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from cypher_lint import REPO_ROOT
 from cypher_values import assert_close, embedded_graph, neo4j_graph, plain
 from neo4j_recording import assert_same_paths
+from readme_examples import EXAMPLE_VALUES, parameters, readme_blocks
 from store_dump import dump_neo4j
 
 from circuitatlas.analytics.analyze import analyze
@@ -47,8 +48,6 @@ CLOCK = ("created_at", "analyzed_at")  # Run properties that read the clock
 PERSPECTIVE = json.loads(
     (REPO_ROOT / "docker" / "bloom" / "circuitatlas-perspective.json").read_text("utf-8")
 )
-README_BLOCK = re.compile(r"^<!-- cypher: ([\w ,]+) -->\n+```cypher\n(.*?)\n```", re.M | re.S)
-PARAMETER = re.compile(r"\$(\w+)")
 
 
 @dataclass
@@ -405,28 +404,12 @@ def test_bloom_suggestions_on_neo4j_offer_what_the_embedded_store_offers(
 
 
 # --- README Browser queries ----------------------------------------------------------------------
-def readme_blocks() -> list[tuple[set[str], str]]:
-    """``(dialects, query)`` of every marked ```cypher block of README.md, in order."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    return [(set(m.split()), q) for m, q in README_BLOCK.findall(text)]
-
-
 BLOCKS = readme_blocks()
 NEO4J_BLOCKS = [i for i, (dialects, _) in enumerate(BLOCKS) if "neo4j" in dialects]
 
 
 def readme_values(world: World) -> dict[str, Any]:
-    return {
-        "run_id": world.run,
-        "name": "a1.h0",
-        "source": "a0.h1",
-        "target": "a1.h0",
-        "metric": "pagerank",
-        "threshold": 0.5,
-        "tau": 0.7,
-        "step": 20,
-        "k": 3,
-    }
+    return {"run_id": world.run, **EXAMPLE_VALUES}
 
 
 def the_embedded_counterpart(index: int) -> str:
@@ -458,9 +441,9 @@ def test_readme_query_on_neo4j_returns_what_the_embedded_store_returns(
 ):
     query = BLOCKS[index][1]
     values = readme_values(world)
-    live = live_records(neo4j_driver, query, **{p: values[p] for p in PARAMETER.findall(query)})
+    live = live_records(neo4j_driver, query, **{p: values[p] for p in parameters(query)})
     counterpart = the_embedded_counterpart(index)
-    rows = embedded.cypher(counterpart, **{p: values[p] for p in PARAMETER.findall(counterpart)})
+    rows = embedded.cypher(counterpart, **{p: values[p] for p in parameters(counterpart)})
     assert len(live) > 0 and list(live[0].keys()) == list(rows.columns)
     ordered = "ORDER BY" in query and "RETURN s, e, t" not in query
     assert_close(

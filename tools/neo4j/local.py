@@ -51,7 +51,8 @@ READY_TIMEOUT_S = 180
 # The driver logs every retry while the server starts; failures are reported as one line.
 logging.getLogger("neo4j").addHandler(logging.NullHandler())
 CONF = """\
-# Written by tools/neo4j/local.py; edits are kept until the home directory is reset.
+# Written by tools/neo4j/local.py at every start (edits here do not last); the heap and page
+# cache come from CIRCUITATLAS_NEO4J_HEAP and CIRCUITATLAS_NEO4J_PAGECACHE.
 server.directories.lib={lib}
 server.directories.plugins={plugins}
 server.default_listen_address=127.0.0.1
