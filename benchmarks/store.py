@@ -210,19 +210,24 @@ def run_ours(result: SweepResult, directory: Path, batch_edges: int, repeats: in
     for i in range(repeats):
         (directory / str(i)).mkdir(parents=True)
         path = directory / str(i) / "ours.lbdb"
-        start = time.perf_counter()
-        store = open_store(path, writable=True)
-        report = ingest_sweep(store, result, progress=False, batch_edges=batch_edges)
-        store.close()
-        seconds.append(time.perf_counter() - start)
-        if len(report.written) != len(result.checkpoints):
-            raise SystemExit(f"ours wrote {len(report.written)} of {len(result.checkpoints)} steps")
+        seconds.append(timed_ingest(result, path, batch_edges, f"ours, repeat {i + 1}"))
         if i == 0:
             problems = check_ours(result, path)
         shutil.rmtree(directory / str(i), ignore_errors=True)
-        rate = len(result.edges) / seconds[-1]
-        log(f"  ours, repeat {i + 1}: {seconds[-1]:.2f} s ({rate:,.0f} edges/s)")
     return Ours(seconds, len(result.edges), batch_count(result, batch_edges), problems)
+
+
+def timed_ingest(result: SweepResult, target: Path | str, batch_edges: int, label: str) -> float:
+    """Seconds of open + ingest_sweep + close of ``result`` into the store at ``target``."""
+    start = time.perf_counter()
+    store = open_store(target, writable=True)
+    report = ingest_sweep(store, result, progress=False, batch_edges=batch_edges)
+    store.close()
+    took = time.perf_counter() - start
+    if len(report.written) != len(result.checkpoints):
+        raise SystemExit(f"ours wrote {len(report.written)} of {len(result.checkpoints)} steps")
+    log(f"  {label}: {took:.2f} s ({len(result.edges) / took:,.0f} edges/s)")
+    return took
 
 
 def check_ours(result: SweepResult, path: Path | str) -> list[str]:
@@ -490,17 +495,9 @@ def run_ours_neo4j(
     for i in range(repeats):
         mine = own_run(result, uuid.uuid4().hex[:12])
         run_ids.append(mine.run_id)
-        start = time.perf_counter()
-        store = open_store(url, writable=True)
-        report = ingest_sweep(store, mine, progress=False, batch_edges=batch_edges)
-        store.close()
-        seconds.append(time.perf_counter() - start)
-        if len(report.written) != len(result.checkpoints):
-            raise SystemExit(f"ours wrote {len(report.written)} of {len(result.checkpoints)} steps")
+        seconds.append(timed_ingest(mine, url, batch_edges, f"neo4j ours, repeat {i + 1}"))
         if i == 0:
             problems = check_ours(mine, url)
-        rate = len(result.edges) / seconds[-1]
-        log(f"  neo4j ours, repeat {i + 1}: {seconds[-1]:.2f} s ({rate:,.0f} edges/s)")
         with neo4j_driver(url) as driver:
             delete_s = delete_run(driver, mine.run_id)
         run_ids.remove(mine.run_id)
