@@ -68,7 +68,7 @@ from circuitatlas.ingest.tasks import induction_prompts
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import DEFAULT_BATCH_EDGES, ingest_sweep
 from circuitatlas.store.neo4j import redact
-from circuitatlas.store.rows import EDGE_PROPERTIES, RunRecord, checkpoint_key
+from circuitatlas.store.rows import EDGE_PROPERTIES, RunRecord, checkpoint_key, edge_batches
 from circuitatlas.store.statements import statements
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -507,12 +507,8 @@ def run_ours_neo4j(
 
 def batch_count(result: SweepResult, batch_edges: int) -> int:
     """Transactions ``ingest_sweep`` writes ``result`` in (its batching rule)."""
-    batches, size = 0, 0
-    for n in result.edges.groupby("step").size().tolist():
-        if size and size + n > batch_edges:
-            batches, size = batches + 1, 0
-        size += n
-    return batches + 1
+    sizes = result.edges.groupby("step").size().tolist()
+    return sum(1 for _ in edge_batches(sizes, int, batch_edges))
 
 
 # -- main ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ transaction boundary the Neo4j backend sends, and answers reads from a small in-
 Only what cannot run here (a live Neo4j) is replaced; the backend code under test is the real
 one. Answers: ``schema_version``, ``run_config``, ``ask_run``, ``checkpoint_steps``,
 ``checkpoints``, ``components_of_step``, ``components_of_run``, ``component_names``,
-``graph_edges``, ``graph_columns``, ``path_edges`` and ``edges_of_run`` come from what was
+``graph_edges``, ``path_edges`` and ``edges_of_run`` come from what was
 "committed" so far (the analysis write-back and what GDS wrote included), so an ingest through it
 behaves like one against an empty database, an analysis reads back what was ingested and a report
 reads back the analysis.
@@ -421,20 +421,10 @@ class RecordingDriver(neo4j.Driver):
             ]
             return _Result(["id", "name"], rows)
         if query == statement("neo4j", "graph_edges"):
-            rows = [
-                {
-                    "source": self.element_id(key, source),
-                    "target": self.element_id(key, target),
-                    "weight": weight,
-                }
-                for source, target, weight in self.kept_edges(key, params["tau"], params["measure"])
-            ]
-            return _Result(["source", "target", "weight"], rows)
-        if query == statement("neo4j", "graph_columns"):
             kept = self.kept_edges(key, params["tau"], params["measure"])
             row = {
-                "sources": [e[0] for e in kept],
-                "targets": [e[1] for e in kept],
+                "sources": [self.element_id(key, e[0]) for e in kept],
+                "targets": [self.element_id(key, e[1]) for e in kept],
                 "weights": [e[2] for e in kept],
             }
             return _Result(list(row), [row])

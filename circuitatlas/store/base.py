@@ -289,8 +289,13 @@ class StoreBase(ABC):
         ``measure`` similarity is below ``tau`` and whose weight is positive)."""
         key = checkpoint_key(run_id, step)
         nodes = self._read("component_names", checkpoint_key=key)
-        edges = self._read("graph_edges", checkpoint_key=key, tau=tau, measure=measure)
+        edges = self._graph_edges(key, tau, measure)
         return Graph.from_edges(nodes["name"].tolist(), edges, ids=nodes["id"].tolist())
+
+    def _graph_edges(self, checkpoint_key: str, tau: float, measure: str) -> pd.DataFrame:
+        """``source, target, weight`` (ends as ``component_names``' ids) of ``graph_edges``, a
+        row per edge; a backend whose statement returns columns overrides this."""
+        return self._read("graph_edges", checkpoint_key=checkpoint_key, tau=tau, measure=measure)
 
     def centralities_of(
         self, run_id: str, step: int, graph: Graph, tau: float, measure: str, write: bool

@@ -22,7 +22,7 @@ from circuitatlas.ingest.pipeline import (
     sweep_checkpoints,
 )
 from circuitatlas.store.base import StoreBase
-from circuitatlas.store.rows import RunRecord
+from circuitatlas.store.rows import RunRecord, edge_batches
 
 # Checkpoints read from Parquet are written in batches of at most this many edges per
 # transaction: one commit per checkpoint costs a LadybugDB checkpoint (~0.1–0.4 s) each.
@@ -139,11 +139,9 @@ def ingest_sweep(
 
     run = RunRecord.from_config(result.config)
     report, todo = _start(store, run, shard)
-    batch: list[CheckpointFrames] = []
-    batch_size = 0  # edges in the batch
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
 
-        def flush() -> None:
+        def flush(batch: list[CheckpointFrames]) -> None:
             steps = [f.step for f in batch]
             if store.write_checkpoints(run, batch) == len(steps):
                 report.written.extend(steps)
@@ -153,14 +151,8 @@ def ingest_sweep(
                 report.written.extend(s for s in steps if s in now)
                 report.skipped.extend(s for s in steps if s not in now)
             bar.update(len(batch))
-            batch.clear()
 
-        for frames in sweep_frames(result, todo):
-            if batch and batch_size + len(frames.edges) > batch_edges:
-                flush()
-                batch_size = 0
-            batch.append(frames)
-            batch_size += len(frames.edges)
-        if batch:
-            flush()
+        frames = sweep_frames(result, todo)
+        for batch in edge_batches(frames, lambda f: len(f.edges), batch_edges):
+            flush(batch)
     return report

@@ -39,6 +39,7 @@ from circuitatlas.store.rows import (
     CheckpointRows,
     RunRecord,
     checkpoint_key,
+    edge_batches,
     plain_records,
 )
 from circuitatlas.store.statements import statement, statements
@@ -86,23 +87,6 @@ def credentials(url: str) -> tuple[str, str | None]:
     user = parts.username or os.environ.get("NEO4J_USERNAME") or "neo4j"
     password = parts.password or os.environ.get("NEO4J_PASSWORD")
     return user, password
-
-
-def transaction_parts(
-    batch: list[CheckpointRows], max_edges: int
-) -> Iterator[list[CheckpointRows]]:
-    """``batch`` in consecutive parts of whole checkpoints, each of at most ``max_edges`` edges
-    (or one checkpoint)."""
-    part: list[CheckpointRows] = []
-    size = 0
-    for rows in batch:
-        if part and size + len(rows.edges) > max_edges:
-            yield part
-            part, size = [], 0
-        part.append(rows)
-        size += len(rows.edges)
-    if part:
-        yield part
 
 
 def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -231,7 +215,7 @@ class Neo4jStore(StoreBase):
         if not self.writable:
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
         written = 0
-        for part in transaction_parts(batch, MAX_TRANSACTION_EDGES):
+        for part in edge_batches(batch, lambda rows: len(rows.edges), MAX_TRANSACTION_EDGES):
             with contextlib.suppress(AlreadyStored):  # every checkpoint of it stored already
                 written += int(self._session_call(WRITE, self._write_in_transaction, run, part))
         return written
@@ -289,16 +273,14 @@ class Neo4jStore(StoreBase):
             tx.run(text, {**params, "rows": chunk}).consume()
 
     # --- analytics ---------------------------------------------------------------------------
-    def analysis_graph(self, run_id: str, step: int, tau: float, measure: str) -> Graph:
-        """The graph of one stored checkpoint at ``tau`` (as the base class reads it), its
-        edges received as one row of columns (``graph_columns``)."""
-        key = checkpoint_key(run_id, step)
-        nodes = self._read("component_names", checkpoint_key=key)
-        row = self._read("graph_columns", checkpoint_key=key, tau=tau, measure=measure).iloc[0]
-        edges = pd.DataFrame(
+    def _graph_edges(self, checkpoint_key: str, tau: float, measure: str) -> pd.DataFrame:
+        """The checkpoint's graph edges, received as one row of three lists (``graph_edges``)."""
+        row = self._read(
+            "graph_edges", checkpoint_key=checkpoint_key, tau=tau, measure=measure
+        ).iloc[0]
+        return pd.DataFrame(
             {"source": row["sources"], "target": row["targets"], "weight": row["weights"]}
         )
-        return Graph.from_edges(nodes["name"].tolist(), edges)
 
     def centralities_of(
         self, run_id: str, step: int, graph: Graph, tau: float, measure: str, write: bool

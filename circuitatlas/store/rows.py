@@ -12,10 +12,11 @@ stored checkpoint (or is cut by a new one in between) is left to a named stateme
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ import pandas as pd
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.contract import COMPONENT_COLUMNS, EDGE_COLUMNS, CheckpointFrames
 
+T = TypeVar("T")
 CHECKPOINT_COLUMNS = ["step", "loss", "metric"]
 COMPONENT_FRAME_COLUMNS = ["step", *COMPONENT_COLUMNS]
 EDGE_FRAME_COLUMNS = ["step", *EDGE_COLUMNS]
@@ -239,3 +241,21 @@ def plain_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _concat(frames: list[pd.DataFrame], columns: list[str] | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def edge_batches(
+    items: Iterable[T], n_edges: Callable[[T], int], max_edges: int
+) -> Iterator[list[T]]:
+    """``items`` (checkpoints, never split) in consecutive batches of at most ``max_edges``
+    edges each (``n_edges(item)`` apiece), or of one checkpoint when it alone has more."""
+    batch: list[T] = []
+    size = 0
+    for item in items:
+        n = n_edges(item)
+        if batch and size + n > max_edges:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += n
+    if batch:
+        yield batch

@@ -101,7 +101,7 @@ def test_the_report_sends_named_read_statements_with_parameters_only(reports):
     calls = report_calls(reports)
     sent = {name_of(c.query) for c in calls}
     reads = {"ask_run", "run_config", "checkpoints", "components_of_run", "edges_of_run"}
-    reads |= {"circuits_of_run", "component_names", "graph_columns"}
+    reads |= {"circuits_of_run", "component_names", "graph_edges"}
     paths = {"gds_project", "gds_path_yens", "gds.version", "gds.graph.drop"}
     assert reads | paths <= sent
     for call in calls:
@@ -116,7 +116,7 @@ def test_the_report_sends_named_read_statements_with_parameters_only(reports):
     # the graph drawn of each step: every positive direct edge (a computed analysis reads its
     # graphs at its τ on total effects first)
     keys = [checkpoint_key(reports.run_id, s) for s in RUN_STEPS]
-    graphs = [c.params for c in calls if name_of(c.query) == "graph_columns"]
+    graphs = [c.params for c in calls if name_of(c.query) == "graph_edges"]
     drawn = [{"checkpoint_key": k, "tau": ALL_POSITIVE, "measure": "direct"} for k in keys]
     analysed = [] if reports.analysed else [{**p, "tau": DEFAULT_TAU} for p in drawn]
     assert graphs == [{**p, "measure": "total"} for p in analysed] + drawn
