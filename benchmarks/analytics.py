@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import METRICS, centralities
+from circuitatlas.graph.centrality import METRICS, centralities
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import gds, open_store
 from circuitatlas.store.ingest import ingest_sweep

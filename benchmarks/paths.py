@@ -33,7 +33,8 @@ import networkx as nx
 import numpy as np
 from pythia_sized import checkpoint_steps, ingested_run
 
-from circuitatlas.queries.paths import PathSettings, edge_distances, find_paths, k_strongest
+from circuitatlas.graph.paths import PathSettings, edge_distances, k_strongest
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.store import open_store
 
 

@@ -149,6 +149,8 @@ def synthetic_sweep(s: Scenario, seed: int) -> SweepResult:
             "direct_similarity": similarity[1],
             "direct_weight": 1.0 - similarity[1],
             "direct_std": rng.uniform(0, 0.5, n * e),
+            "patch_effect": rng.normal(0, 0.1, n * e),
+            "eap_ig": rng.normal(0, 0.1, n * e),
         }
     )[["step", *EDGE_COLUMNS]]
 

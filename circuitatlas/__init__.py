@@ -3,7 +3,7 @@
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from circuitatlas._version import __version__ as __version__
 
 # Public API, imported on first use so `import circuitatlas` stays light (no torch, no store).
 _LAZY = {

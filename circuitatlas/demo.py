@@ -1,11 +1,10 @@
 """The demo: train the toy run, ingest and analyze it in the store, summarize what formed when,
-find the candidate circuits of its checkpoints and write the report of the circuit run.
+find the circuit of every checkpoint and write the report.
 
-The run is swept twice: with zero ablation (the source paper's) for the network analytics, and
-with resample ablation (each component's output replaced by its output on another prompt, the
-ablation circuit studies favour) for the pathfinding. Under zero ablation the direct edges from
-``input`` into the layer-1 heads are strong enough that the three-hop induction path ranks just
-below the top 5 at the last checkpoint; under resample ablation it ranks third.
+The run is swept once with the default settings (zero ablation, the source paper's, with both
+task-metric edge scores); the network analytics read its similarity edges, the circuits its exact
+patch effects (the smallest faithful prefix of the ranked edges, pruned to be 1-minimal), and
+the trajectory of those circuits says when the induction mechanism entered.
 """
 
 from __future__ import annotations
@@ -18,17 +17,14 @@ import pandas as pd
 from circuitatlas.analytics.analyze import DEFAULT_TAU, analyze
 from circuitatlas.ingest import toy
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
-from circuitatlas.queries import circuits as circuit_lib
-from circuitatlas.queries.paths import PathResult, PathSettings, find_paths
+from circuitatlas.queries.circuit_trajectory import Trajectory, circuit_trajectory
+from circuitatlas.queries.edge_circuits import CircuitSettings, StepCircuit, find_circuits
 from circuitatlas.report import write_report
-from circuitatlas.store import StoreBase, check_store, open_store
+from circuitatlas.store import check_store, open_store
 from circuitatlas.store.ingest import ingest_plan
 
 STORE_NAME = "circuitatlas.lbdb"
 REPORT_DIR = "report"
-CIRCUIT_ABLATION = "resample"  # how the demo's second sweep, the one for circuits, ablates
-VALIDATION_ABLATION = "mean"  # how faithfulness removes what is outside a circuit
-FAITHFUL = 0.8  # the faithfulness a circuit should reach to count as carrying the task
 
 
 def _trained(run_dir: Path, seed: int) -> bool:
@@ -74,8 +70,8 @@ def summary_table(
 
 
 def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
-    """Train (or reuse) the toy run under ``out/toy``, ingest, analyze, find circuits and write
-    the report (``out/report``); returns a summary.
+    """Train (or reuse) the toy run under ``out/toy``, ingest, analyze, find its circuits and
+    write the report (``out/report``); returns a summary.
 
     The store is ``out/circuitatlas.lbdb`` unless ``store_url`` names another (e.g. Neo4j).
     """
@@ -90,7 +86,6 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         log = toy.train_toy(run_dir, seed=seed)
         note = f"trained the toy run in {run_dir} ({log.wall_time_s.iloc[-1]:.0f} s)"
     plan = plan_run(str(run_dir), None, SweepSettings())
-    circuit_plan = plan_run(str(run_dir), None, SweepSettings(ablation=CIRCUIT_ABLATION))
     with open_store(url, writable=True) as store:
         ingested = ingest_plan(store, plan)
         counts = store.counts(plan.run_id)
@@ -99,12 +94,11 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
             checkpoints, store.components(plan.run_id), store.edges(plan.run_id), log
         )
         analysis = analyze(store, plan.run_id, DEFAULT_TAU, progress=True)
-        circuit_report = ingest_plan(store, circuit_plan)
-        paths, circuit, emerged = find_circuits(store, circuit_plan.run_id)
-        wider = faithful_circuit(store, circuit_plan.run_id, circuit.step)
-        # the report shows the circuit run: its paths hold the induction circuit
-        analyze(store, circuit_plan.run_id, DEFAULT_TAU, progress=False)
-        report = write_report(store, circuit_plan.run_id, out / REPORT_DIR)
+        steps = store.stored_steps(plan.run_id)
+        circuits = find_circuits(store, plan.run_id, steps, CircuitSettings(), progress=True)
+        store.write_circuits([c.record() for c in circuits])
+        trajectory = circuit_trajectory(circuits, store.components(plan.run_id))
+        report = write_report(store, plan.run_id, out / REPORT_DIR)
     jump = checkpoints.set_index("step").metric.diff().idxmax()
     lines = [
         note,
@@ -120,81 +114,42 @@ def run_demo(out: Path, seed: int = 0, store_url: str | None = None) -> str:
         analysis.summary(),
         *(f"warning: {note}" for note in analysis.warnings),
         "",
-        f"candidate circuits: the same checkpoints swept with {CIRCUIT_ABLATION} ablation:",
-        circuit_report.summary(),
-        *circuit_summary(paths, circuit, emerged),
-        _wider_line(wider, circuit),
+        *circuit_summary(circuits, trajectory),
         "",
-        f"report of run {circuit_plan.run_id} (phases, roles, paths, the graph): {report.index}",
+        f"report of run {plan.run_id} (phases, roles, circuits, the graph): {report.index}",
         "",
-        f"try: circuitatlas analyze --store {url} --run {plan.run_id} --tau-sweep 0.3,0.5,0.7,0.9",
-        f"     circuitatlas paths --store {url} --run {circuit_plan.run_id} --all-steps "
-        f"--show persistence",
+        f"try: circuitatlas circuits --store {url} --run {plan.run_id} --all-steps",
+        f"     circuitatlas analyze --store {url} --run {plan.run_id} --tau-sweep 0.3,0.5,0.7,0.9",
+        f"     circuitatlas paths --store {url} --run {plan.run_id} --scores patch --step "
+        f"{steps[-1]}",
         f"     circuitatlas runs --store {url}   (and `circuitatlas query --help`)",
     ]
     return "\n".join(lines)
 
 
-def find_circuits(
-    store: StoreBase, run_id: str
-) -> tuple[PathResult, circuit_lib.Circuit, int | None]:
-    """The top-5 direct-effect ``input``→``logits`` paths of every checkpoint, the last
-    checkpoint's candidate circuit (validated, stored) and the step the induction path emerged."""
-    result = find_paths(store, run_id, None, PathSettings(), progress=True)
-    circuits = circuit_lib.circuits_of(result)
-    last = circuit_lib.validate(store, circuits[-1:], VALIDATION_ABLATION, progress=True)
-    circuit_lib.save(store, circuits[:-1] + last)
-    emerged = circuit_lib.induction_emergence(result, store.components(run_id))
-    return result, last[0], emerged
-
-
-def faithful_circuit(store: StoreBase, run_id: str, step: int) -> circuit_lib.Circuit | None:
-    """The circuit of the fewest top paths at ``step`` whose faithfulness reaches 0.8."""
-    return circuit_lib.smallest_faithful(
-        store, run_id, step, PathSettings(), FAITHFUL, ablation=VALIDATION_ABLATION
-    )
-
-
-def circuit_summary(
-    result: PathResult, circuit: circuit_lib.Circuit, emerged: int | None
-) -> list[str]:
-    """Lines for the demo: the strongest paths at the first and last checkpoints, the
-    emergence of the induction path and the final circuit's faithfulness."""
-    settings = result.settings
-    lines = []
-    for step in (result.steps[0], result.steps[-1]):
-        frame = result.paths[result.paths.step == step][["rank", "path", "strength"]]
-        lines += [
-            "",
-            f"strongest {settings.source}→{settings.sink} paths at step {step} "
-            f"({settings.measure} effects; strength = product of the edge weights):",
-            frame.to_string(index=False) if len(frame) else "(no path)",
-        ]
-    lines.append("")
-    if emerged is None:
-        lines.append(f"no induction path entered the top-{settings.k} at any checkpoint")
+def circuit_summary(circuits: list[StepCircuit], trajectory: Trajectory) -> list[str]:
+    """Lines for the demo: the final circuit (its edges, size and faithfulness), how it grew
+    over training and when the induction mechanism entered it."""
+    final = circuits[-1]
+    lines = [
+        f"circuits (target faithfulness {final.settings.target:g}, {final.settings.scores} edge "
+        f"scores, {final.ablation} ablation; the smallest faithful prefix of the edges ranked by "
+        f"|score|, pruned to 1-minimal):",
+        trajectory.steps.drop(columns=["edges", "reached"]).round(3).to_string(index=False),
+        "",
+        f"final circuit (step {final.step}): {len(final.edges)} of {final.n_model_edges} edges, "
+        f"{len(final.components)} components, faithfulness {final.faithfulness:.3f}",
+        *(
+            f"  {name}  {score:+.3f}"
+            for name, score in zip(final.edge_names, final.edge_scores, strict=True)
+        ),
+    ]
+    if trajectory.emergence is None:
+        lines.append("no previous-token → induction edge entered the circuit at any checkpoint")
     else:
+        first = trajectory.events[trajectory.events.step == trajectory.emergence]
         lines.append(
-            f"the induction path (top previous-token head → induction head) entered the "
-            f"top-{settings.k} at step {emerged}: the circuit's emergence"
+            f"emergence: step {trajectory.emergence}, when {', '.join(first.edge)} (previous-token "
+            f"head → induction head) entered the circuit"
         )
-    faith = circuit.faithfulness
-    value = "not computed" if faith is None else f"{faith.value:.3f} ({faith.ablation} ablation)"
-    lines.append(
-        f"final circuit (step {circuit.step}, {len(circuit.components)} components: "
-        f"{' '.join(circuit.components)}): faithfulness {value}"
-    )
     return lines
-
-
-def _wider_line(wider: circuit_lib.Circuit | None, circuit: circuit_lib.Circuit) -> str:
-    if wider is None:
-        return f"no circuit of up to 20 top paths reaches faithfulness {FAITHFUL}"
-    if wider.settings.k == circuit.settings.k:
-        return f"(it reaches the {FAITHFUL} faithfulness a circuit should have)"
-    added = sorted(set(wider.components) - set(circuit.components))
-    assert wider.faithfulness is not None
-    return (
-        f"below {FAITHFUL}: the top {wider.settings.k} paths reach it "
-        f"({wider.faithfulness.value:.3f}), adding {' '.join(added)}"
-    )

@@ -4,8 +4,9 @@ The graph is built from the store's ordinary reads, so it holds exactly what the
 
 * nodes: the checkpoint's components (``store.components(run_id, step)``), keyed by name, with
   every stored property of that step as attributes (null and NaN values left out);
-* edges: its INFLUENCES edges (``store.edges(run_id, step, tau, measure)``) with ``step`` and
-  both measures' ``similarity``, ``weight`` and ``std``; with ``tau`` only those whose
+* edges: its INFLUENCES edges (``store.edges(run_id, step, tau, measure)``) with ``step``,
+  both measures' ``similarity``, ``weight`` and ``std`` and the task-metric scores
+  ``patch_effect`` and ``eap_ig`` where computed; with ``tau`` only those whose
   ``measure`` similarity is below it (an edge exists at τ when its similarity is below τ), without
   it every stored edge;
 * graph attributes: ``run_id``, ``step``, ``measure`` and ``tau`` (None: every edge).
@@ -14,7 +15,6 @@ The graph is built from the store's ordinary reads, so it holds exactly what the
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 from collections.abc import Iterator
@@ -23,35 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
-import pandas as pd
 
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.attributes import plain_records, plain_value
+from circuitatlas.graph.network import MEASURES, check_tau
 
 if TYPE_CHECKING:
     from circuitatlas.store.base import StoreBase
 
 DEFAULT_MEASURE = "total"
-
-
-def _plain(value: Any) -> Any:
-    """A frame cell as a plain Python value (numpy scalars unwrapped); None when missing."""
-    if isinstance(value, list | tuple | dict):
-        return value
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-        if isinstance(value, float) and math.isnan(value):
-            return None
-    return value
-
-
-def plain_records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """Each row of ``frame`` as a dict of its non-null cells, as plain Python values."""
-    columns = list(frame.columns)
-    for row in frame.astype(object).itertuples(index=False, name=None):
-        plain = (_plain(v) for v in row)
-        yield {c: v for c, v in zip(columns, plain, strict=True) if v is not None}
 
 
 def to_networkx(
@@ -67,9 +47,6 @@ def to_networkx(
     carries both measures either way. Raises :class:`CircuitAtlasError` for an unknown run or
     step, a measure other than those two, or a τ outside (0, 2].
     """
-    from circuitatlas.analytics.analyze import check_tau
-    from circuitatlas.store.base import MEASURES
-
     if measure not in MEASURES:
         raise CircuitAtlasError(f"--edges {measure}: give one of {', '.join(MEASURES)}")
     if tau is not None:
@@ -98,7 +75,7 @@ def graphml_ready(graph: nx.DiGraph) -> nx.DiGraph:
     and maps as JSON text (GraphML has scalar attributes only)."""
 
     def clean(attributes: dict[str, Any]) -> dict[str, Any]:
-        return {k: _graphml_value(v) for k, v in attributes.items() if _plain(v) is not None}
+        return {k: _graphml_value(v) for k, v in attributes.items() if plain_value(v) is not None}
 
     out = nx.DiGraph(**clean(graph.graph))
     out.add_nodes_from((n, clean(a)) for n, a in graph.nodes(data=True))

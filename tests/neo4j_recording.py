@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from neo4j.exceptions import Neo4jError
 
-from circuitatlas.analytics.centrality import METRICS, Graph
+from circuitatlas.graph.centrality import METRICS
+from circuitatlas.graph.network import Graph
 from circuitatlas.store.rows import EDGE_PROPERTIES, checkpoint_key
 from circuitatlas.store.statements import statement
 

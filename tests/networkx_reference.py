@@ -1,12 +1,13 @@
 """The plain reference for the centralities: networkx on the definitions of
-``circuitatlas/analytics/centrality.py`` (used by the tests and by benchmarks/analytics.py)."""
+``circuitatlas/graph/centrality.py`` (used by the tests and by benchmarks/analytics.py)."""
 
 from __future__ import annotations
 
 import networkx as nx
 import pandas as pd
 
-from circuitatlas.analytics.centrality import DAMPING, METRICS, Graph
+from circuitatlas.graph.centrality import DAMPING, METRICS
+from circuitatlas.graph.network import Graph
 
 
 def networkx_centralities(graph: Graph) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """``analyze``: centralities, roles and phases of a stored run, written back to the store.
 
-For each stored checkpoint, the graph at τ (see :mod:`circuitatlas.analytics.centrality`) gives
+For each stored checkpoint, the graph at τ (see :mod:`circuitatlas.graph.network`) gives
 per-component centralities (in the database with GDS on Neo4j, with igraph beside the embedded
 store) and per-checkpoint statistics; roles and their stability (:mod:`.roles`) and phases
 (:mod:`.phases`) follow from those. ``write=True`` stores everything on the run's nodes, with τ,
@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from circuitatlas.analytics.centrality import COST, METRICS, graph_stats
 from circuitatlas.analytics.phases import DEFAULT_PENALTY, Phases, phases
 from circuitatlas.analytics.roles import (
     DEFAULT_RECONFIGURATION,
@@ -32,21 +31,13 @@ from circuitatlas.analytics.roles import (
     top_sets,
 )
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.centrality import METRICS
+from circuitatlas.graph.network import COST, MEASURES, check_tau
+from circuitatlas.graph.statistics import graph_stats
 from circuitatlas.store.analysis_rows import CHECKPOINT_ANALYSIS, analysis_rows
-from circuitatlas.store.base import MEASURES, StoreBase
+from circuitatlas.store.base import StoreBase
 
 DEFAULT_TAU = 0.7
-TAU_RANGE = (0.0, 2.0)
-
-
-def check_tau(tau: float) -> None:
-    """Raise a one-line error for a threshold outside ``TAU_RANGE`` (NaN included)."""
-    lo, hi = TAU_RANGE
-    if not lo < tau <= hi:
-        raise CircuitAtlasError(
-            f"--tau {tau}: give a threshold in (0, 2] (an edge is kept when its "
-            f"similarity, a cosine, is below it; 0.7 is the source paper's)"
-        )
 
 
 @dataclass(frozen=True)

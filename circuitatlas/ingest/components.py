@@ -64,6 +64,17 @@ def is_downstream(src: Component, dst: Component, parallel_blocks: bool) -> bool
     )
 
 
+def downstream_pairs(comps: list[Component], parallel_blocks: bool) -> list[tuple[int, int]]:
+    """Every edge ``(i, j)`` of ``comps`` (indices) with ``j`` downstream of ``i``: source-major,
+    in the order of ``comps`` (the order of the sweep's edge rows)."""
+    return [
+        (i, j)
+        for i, a in enumerate(comps)
+        for j, b in enumerate(comps)
+        if is_downstream(a, b, parallel_blocks)
+    ]
+
+
 def order_key(name: str) -> tuple[float, int, int, str]:
     """Sort key of a component name in computation order (as :func:`all_components` lists
     them): ``input``, then per layer its heads and its MLP, then ``logits``; other names last."""

@@ -13,6 +13,11 @@ import pandas as pd
 
 ABLATIONS = ("zero", "mean", "resample")
 DEFAULT_MEMORY_BUDGET_MB = 2048
+# Task-metric edge scores (circuitatlas.ingest.edge_scores): which to compute. "auto" is "both"
+# while the model has at most AUTO_EXACT_EDGES edges, else "eap-ig".
+EDGE_SCORES = ("auto", "exact", "eap-ig", "both", "none")
+AUTO_EXACT_EDGES = 2000
+DEFAULT_IG_STEPS = 8
 EDGE_COLUMNS = [
     "source",
     "target",
@@ -22,7 +27,13 @@ EDGE_COLUMNS = [
     "direct_similarity",
     "direct_weight",
     "direct_std",
+    "patch_effect",
+    "eap_ig",
 ]
+# Task-metric scores of an edge (NaN: not computed for the run; stored as null): the change of the
+# task metric (ablated − clean) when only j's read of the residual stream loses i's write (exact
+# edge patching), and its integrated-gradients approximation (EAP-IG).
+EDGE_SCORE_COLUMNS = ["patch_effect", "eap_ig"]
 COMPONENT_COLUMNS = [
     "name",
     "kind",
@@ -56,3 +67,5 @@ class SweepSettings:
     tokenizer: str | None = None
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
     device: str = "auto"
+    edge_scores: str = "auto"  # one of EDGE_SCORES
+    ig_steps: int = DEFAULT_IG_STEPS

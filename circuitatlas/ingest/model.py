@@ -273,6 +273,13 @@ class ForwardPieces:
         x = self._norm(resid, lw.ln1_w, lw.ln1_b).reshape(r * t, d)
         return torch.addmm(self._b_qkv[layer], x, self._w_qkv[layer]).view(r, t, -1)
 
+    def head_qkv(self, layer: int, reads: Tensor) -> Tensor:
+        """Like :meth:`qkv`, but each head from its own read: ``reads`` ``[R, H, T, d]``."""
+        lw = self.w.layers[layer]
+        x = self._norm(reads, lw.ln1_w, lw.ln1_b)
+        qkv = torch.einsum("rhtd,dkhe->rtkhe", x, lw.w_qkv) + lw.b_qkv  # [R, T, 3, H, dh]
+        return qkv.flatten(2)
+
     def attend(self, qkv: Tensor, want_pattern: bool = False) -> tuple[Tensor, Tensor | None]:
         """What every head mixes, ``z`` ``[R, H, T, dh]``, from :meth:`qkv`'s output.
 

@@ -6,7 +6,9 @@ Frames (the contract later stages read):
   the clean task metric (mean log-prob of the scored tokens);
 * ``components``: ``step, name, kind, layer, head, effect, prev_token_score, induction_score``;
 * ``edges``: ``step, source, target, similarity, weight, std, direct_similarity, direct_weight,
-  direct_std`` — one row per downstream pair (dense; a threshold τ is applied when reading).
+  direct_std, patch_effect, eap_ig`` — one row per downstream pair (dense; a threshold τ is
+  applied when reading); the task-metric scores are NaN where they were not computed (and in a
+  sweep written before they existed, read back).
 
 ``circuitatlas sweep --out DIR`` writes them as ``DIR/{checkpoints,components,edges}.parquet`` with
 the prompts (``prompts.npy`` and the scored positions ``prompts_mask.npy``) and ``config.json``
@@ -26,17 +28,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from circuitatlas import __version__
+from circuitatlas._version import __version__
 from circuitatlas.atomic_dir import atomic_directory
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.checkpoints import CheckpointRef, list_checkpoints, load_checkpoint
-from circuitatlas.ingest.contract import CheckpointFrames, SweepSettings
+from circuitatlas.ingest.contract import EDGE_SCORE_COLUMNS, CheckpointFrames, SweepSettings
+from circuitatlas.ingest.edge_scores import check_edge_scores, scored_sweep
 from circuitatlas.ingest.model import TransformerWeights, weights_from_bridge
 from circuitatlas.ingest.sweep import (
     COMPONENT_COLUMNS,
     EDGE_COLUMNS,
     check_ablation,
-    sweep_checkpoint,
 )
 from circuitatlas.ingest.tasks import INDUCTION, PromptSet, load_prompts
 
@@ -119,6 +121,7 @@ def plan_run(model: str, revisions: str | None, settings: SweepSettings | None =
     """Resolve ``model``'s checkpoints and prompts and build the run configuration."""
     settings = settings or SweepSettings()
     check_ablation(settings.ablation, max(settings.n_prompts, 1))
+    check_edge_scores(settings.edge_scores, settings.ig_steps)
     device = resolve_device(settings.device)
     refs = list_checkpoints(model, revisions)
     weights, bridge = load_weights(refs[0], device)
@@ -167,8 +170,14 @@ def sweep_checkpoints(
                 f"checkpoint {ref}: model shape {shape} differs from the run's first "
                 f"checkpoint {plan.config['arch']}; sweep one model's checkpoints per run"
             )
-        result = sweep_checkpoint(
-            weights, plan.prompts, plan.settings.ablation, plan.settings.memory_budget_mb
+        settings = plan.settings
+        result = scored_sweep(
+            weights,
+            plan.prompts,
+            settings.ablation,
+            settings.memory_budget_mb,
+            settings.edge_scores,
+            settings.ig_steps,
         )
         yield CheckpointFrames(
             ref.step,
@@ -257,6 +266,8 @@ def read_sweep(directory: Path) -> SweepResult:
         raise CircuitAtlasError(
             f"{directory}/config.json: not a sweep configuration (no {e}); sweep again"
         ) from None
-    return SweepResult(
-        frames["checkpoints"], frames["components"], frames["edges"], prompts, config
-    )
+    edges = frames["edges"]
+    for column in EDGE_SCORE_COLUMNS:  # a sweep written before the task-metric scores
+        if column not in edges:
+            edges[column] = np.nan
+    return SweepResult(frames["checkpoints"], frames["components"], edges, prompts, config)

@@ -37,7 +37,12 @@ import torch
 from torch import Tensor
 
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.ingest.components import Component, all_components, is_downstream
+from circuitatlas.ingest.components import (
+    Component,
+    all_components,
+    downstream_pairs,
+    is_downstream,
+)
 from circuitatlas.ingest.contract import (
     ABLATIONS,
     COMPONENT_COLUMNS,
@@ -270,6 +275,7 @@ class Sweeper:
             )
         cache_rows = max(1, CHUNK_TARGET_MB * 2**20 // row_bytes)
         self.rows_per_chunk = min(budget_rows, cache_rows)
+        self.clean: CleanRun | None = None  # the last run's clean pass
 
     def run(self) -> CheckpointSweep:
         """Sweep this checkpoint."""
@@ -280,6 +286,7 @@ class Sweeper:
             clean_metric = task_metric(clean_lp, self.mask)
             self._total_effects(clean, acc, clean_metric)
             self._direct_effects(clean, acc)
+            self.clean = clean  # for the edge scores (circuitatlas.ingest.edge_scores)
             return self._frames(clean, acc, clean_metric)
 
     # -- ablated rows -------------------------------------------------------------------------
@@ -455,12 +462,7 @@ class Sweeper:
                 }
             )
         components = pd.DataFrame(rows, columns=COMPONENT_COLUMNS).astype({"head": "Int64"})
-        pairs = [
-            (i, j)
-            for i, a in enumerate(self.comps)
-            for j, b in enumerate(self.comps)
-            if is_downstream(a, b, self.w.parallel)
-        ]
+        pairs = downstream_pairs(self.comps, self.w.parallel)
         src = torch.tensor([p[0] for p in pairs], dtype=torch.long)
         dst = torch.tensor([p[1] for p in pairs], dtype=torch.long)
         total = acc.total.cpu()[src, dst]  # [E, N]
@@ -479,6 +481,10 @@ class Sweeper:
         )
         edges["weight"] = 1.0 - edges["similarity"]
         edges["direct_weight"] = 1.0 - edges["direct_similarity"]
+        if "patch_effect" not in edges:
+            edges["patch_effect"] = float("nan")
+        if "eap_ig" not in edges:
+            edges["eap_ig"] = float("nan")
         log_probs = self.fp.log_probs(
             clean.final[:, :-1].reshape(-1, self.w.d_model), self.tokens[:, 1:].reshape(-1)
         )

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from circuitatlas import __version__
+from circuitatlas._version import __version__
 from circuitatlas.ingest.components import all_components, is_downstream
 from circuitatlas.ingest.pipeline import SweepResult, run_id_of
 from circuitatlas.ingest.sweep import COMPONENT_COLUMNS, EDGE_COLUMNS
@@ -70,6 +70,8 @@ def synthetic_sweep(
                     "direct_similarity": direct_similarity,
                     "direct_weight": 1 - direct_similarity,
                     "direct_std": rng.uniform(0, 0.1, len(pairs)),
+                    "patch_effect": np.nan,  # task-metric scores: not computed here
+                    "eap_ig": np.nan,
                 }
             )
         )

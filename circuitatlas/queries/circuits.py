@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from circuitatlas.graph.paths import ARROW, DISTANCE, FoundPath, PathSettings
 from circuitatlas.ingest.components import order_key
-from circuitatlas.queries.paths import ARROW, DISTANCE, FoundPath, PathResult, PathSettings
+from circuitatlas.queries.paths import PathResult
 from circuitatlas.store.rows import checkpoint_key
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ class Circuit:
         return f"{checkpoint_key(self.run_id, self.step)}/circuit/{digest.hexdigest()[:12]}"
 
     def record(self) -> dict[str, Any]:
-        """The store's parameters for this circuit (``circuit_create`` + ``component_keys``)."""
+        """The store's parameters for this circuit (``circuit_create`` + ``component_keys`` and
+        ``edge_keys``): a circuit of kind "paths", its edge-circuit properties null."""
         s, f = self.settings, self.faithfulness
         ck = checkpoint_key(self.run_id, self.step)
         return {
@@ -64,6 +66,7 @@ class Circuit:
             "key": self.key,
             "run_id": self.run_id,
             "step": int(self.step),
+            "kind": "paths",
             "source": s.source,
             "sink": s.sink,
             "k": int(s.k),
@@ -74,6 +77,11 @@ class Circuit:
             "paths": [p.text for p in self.paths],
             "strengths": [p.strength for p in self.paths],
             "n_components": len(self.components),
+            "scores": None,
+            "target": None,
+            "edges": None,
+            "edge_scores": None,
+            "n_edges": None,
             "faithfulness": None if f is None else _finite(f.value),
             "ablation": None if f is None else f.ablation,
             "clean_metric": None if f is None else f.clean,
@@ -81,6 +89,7 @@ class Circuit:
             "ablated_metric": None if f is None else f.ablated,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "component_keys": [f"{ck}/{name}" for name in self.components],
+            "edge_keys": [],
         }
 
 

@@ -255,9 +255,21 @@ def run_faithfulness(
     """Load checkpoint ``step`` of the run described by ``config`` (a stored run configuration),
     rebuild its prompts exactly (checked against ``config["prompts"]["digest"]``) and score each
     circuit (one model load and one clean run for all of them)."""
+    check_ablation(ablation, int(config.get("prompts", {}).get("n_prompts", 2)))
+    weights, prompts = load_run_checkpoint(config, step, device)
+    for circuit in circuits:  # every name checked before any pass
+        circuit_components(circuit, weights.n_layers, weights.n_heads)
+    scorer = CircuitScorer(weights, prompts, ablation)
+    return [scorer.score(circuit) for circuit in circuits]
+
+
+def load_run_checkpoint(
+    config: dict[str, Any], step: int, device: str = "auto"
+) -> tuple[TransformerWeights, PromptSet]:
+    """The weights of checkpoint ``step`` of the run described by ``config`` (a stored run
+    configuration) and the run's prompts, rebuilt exactly (checked against the stored digest)."""
     _check_config(config)
     run_id, model, steps = config["run_id"], str(located(config, "model")), config["steps"]
-    check_ablation(ablation, int(config["prompts"]["n_prompts"]))
     if int(step) not in [int(s) for s in steps]:
         shown = ", ".join(map(str, steps[:8])) + (" …" if len(steps) > 8 else "")
         raise CircuitAtlasError(
@@ -276,8 +288,4 @@ def run_faithfulness(
         raise _unreachable(
             config, step, f"it is now a model of shape {model_shape(weights)}, not {config['arch']}"
         )
-    prompts = _rebuilt_prompts(config, weights, bridge)
-    for circuit in circuits:  # every name checked before any pass
-        circuit_components(circuit, weights.n_layers, weights.n_heads)
-    scorer = CircuitScorer(weights, prompts, ablation)
-    return [scorer.score(circuit) for circuit in circuits]
+    return weights, _rebuilt_prompts(config, weights, bridge)

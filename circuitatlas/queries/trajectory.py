@@ -32,10 +32,11 @@ from typing import Any
 
 import pandas as pd
 
-from circuitatlas.analytics.analyze import DEFAULT_TAU, check_tau, using_store
-from circuitatlas.analytics.centrality import DEGREE_METRICS, METRICS
+from circuitatlas.analytics.analyze import DEFAULT_TAU, using_store
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.store.base import MEASURES, StoreBase
+from circuitatlas.graph.centrality import DEGREE_METRICS, METRICS
+from circuitatlas.graph.network import MEASURES, check_tau
+from circuitatlas.store.base import StoreBase
 from circuitatlas.store.rows import EDGE_PROPERTIES, checkpoint_key
 
 #: Numeric Component properties a question can read: the sweep's, then the analysis's.

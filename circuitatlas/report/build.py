@@ -15,17 +15,19 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from circuitatlas import __version__
+from circuitatlas._version import __version__
 from circuitatlas.analytics.analyze import using_store
-from circuitatlas.analytics.centrality import centralities
 from circuitatlas.analytics.roles import ROLES
 from circuitatlas.atomic_dir import atomic_directory
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.centrality import centralities
+from circuitatlas.graph.paths import ARROW, DEFAULT_K
 from circuitatlas.queries.circuits import induction_emergence
-from circuitatlas.queries.paths import ARROW, DEFAULT_K
 from circuitatlas.report import page
+from circuitatlas.report.circuit_data import EDGE_KIND, CircuitData
+from circuitatlas.report.circuit_figures import write_circuit_figures
 from circuitatlas.report.data import ReportData, gather
-from circuitatlas.report.figures import persistence_table, write_figures
+from circuitatlas.report.figures import FigureFile, persistence_table, write_figures
 from circuitatlas.report.graph import StepGraph, graph_steps, page_template, step_graph
 from circuitatlas.store.base import StoreBase
 
@@ -69,6 +71,7 @@ def write_report(
         circuits = opened.circuits(run_id)
     with atomic_directory(out) as tmp:
         figures = write_figures(data, tmp)
+        circuit_figures = write_circuit_figures(data, tmp)
         html = page.render(
             title=f"circuitatlas — run {run_id}",
             facts=facts(data),
@@ -80,12 +83,12 @@ def write_report(
             template=page_template(),
             graph_note=GRAPH_NOTE,
             generator=GENERATOR,
+            parts_after=circuit_sections(data.circuits, circuit_figures),
         )
         (tmp / INDEX).write_text(html, encoding="utf-8")
     kinds = sorted(set(data.components["kind"]))
-    return WrittenReport(
-        out / INDEX, [out / f.path.name for f in figures], steps, kinds, data.warnings
-    )
+    written = [out / f.path.name for f in [*figures, *circuit_figures]]
+    return WrittenReport(out / INDEX, written, steps, kinds, data.warnings)
 
 
 PERSISTENCE_NOTE = (
@@ -98,6 +101,34 @@ GRAPH_NOTE = (
     "betweenness on the drawn graph; edges are direct effects, wider when stronger, red when on "
     "one of the checkpoint's strongest paths. Drag to pan, scroll to zoom, click for properties."
 )
+
+
+CIRCUITS_NOTE = (
+    "The edge-level circuits saved with `circuitatlas circuits --save` ({setting}): at each "
+    "checkpoint, the smallest set of edges, ranked by |score|, that keeps the target share of "
+    "the task metric, pruned until no edge can go."
+)
+
+
+def circuit_sections(
+    circuits: CircuitData | None, figures: Sequence[FigureFile]
+) -> list[page.Section]:
+    """The page's "Circuits" part (none for a run without edge circuits)."""
+    if circuits is None:
+        return []
+    step = circuits.final_step
+    return [
+        page.Section(
+            id="circuits",
+            title="Circuits",
+            note=CIRCUITS_NOTE.format(setting=circuits.setting),
+            figures=figures,
+            tables=[
+                (f"The final circuit (step {step}).", circuits.final_table()),
+                (f"Its edges at step {step}, by |score|.", circuits.final_edges_table()),
+            ],
+        )
+    ]
 
 
 def check_out(out: Path) -> None:
@@ -178,6 +209,7 @@ def summary(data: ReportData, circuits: pd.DataFrame) -> list[str]:
         )
     lines.append(_roles_line(data.components, last))
     lines += _circuit_lines(circuits)
+    lines += _edge_circuit_lines(data.circuits)
     return lines
 
 
@@ -200,9 +232,11 @@ def _roles_line(components: pd.DataFrame, step: int) -> str:
 
 
 def _circuit_lines(circuits: pd.DataFrame) -> Sequence[str]:
+    """The last validated path circuit (edge circuits have lines of their own)."""
     if "faithfulness" not in circuits:  # no circuit validated (Neo4j stores no null property)
         return []
-    scored = circuits[circuits["faithfulness"].notna()]
+    paths = circuits["kind"].ne(EDGE_KIND) if "kind" in circuits else True
+    scored = circuits[circuits["faithfulness"].notna() & paths]
     if not len(scored):
         return []
     c = scored.sort_values("step").iloc[-1]
@@ -210,3 +244,20 @@ def _circuit_lines(circuits: pd.DataFrame) -> Sequence[str]:
         f"Saved circuit at step {c.step} (top {c.k} {c.measure} paths): "
         f"{', '.join(c.components)}; faithfulness {c.faithfulness:.2f} ({c.ablation} ablation)."
     ]
+
+
+def _edge_circuit_lines(circuits: CircuitData | None) -> Sequence[str]:
+    if circuits is None:
+        return []
+    row = circuits.steps.iloc[-1]
+    lines = [
+        f"Edge circuit at the last step with one (step {circuits.final_step}, "
+        f"{circuits.setting}): {int(row['n_edges'])} edges between "
+        f"{int(row['n_components'])} components, faithfulness {float(row['faithfulness']):.2f}."
+    ]
+    if circuits.emergence is not None:
+        lines.append(
+            f"A previous-token → induction head edge first enters the edge circuit at step "
+            f"{circuits.emergence}."
+        )
+    return lines

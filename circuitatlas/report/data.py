@@ -3,7 +3,8 @@
 :func:`gather` reads the run's properties, checkpoints, components and edge weights, its stored
 analysis (or, when none is stored, one computed here at the default τ without writing it), and
 the ``k`` strongest ``input → logits`` paths of every checkpoint (direct effects, every edge with a
-positive weight, see :mod:`circuitatlas.queries.paths`).
+positive weight, see :mod:`circuitatlas.graph.paths`) and the saved edge-level circuits, when the
+run has some (:mod:`circuitatlas.report.circuit_data`).
 
 **Phases** are the analysis's segments: ``phase`` (0, 1, …), ``label``, ``first_step``,
 ``last_step``, ``n_checkpoints``. Two adjacent segments can carry the same label; they stay two
@@ -30,9 +31,11 @@ from typing import Any
 import pandas as pd
 
 from circuitatlas.analytics.analyze import DEFAULT_TAU, Analysis, analyze, using_store
-from circuitatlas.analytics.centrality import METRICS
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.queries.paths import DEFAULT_K, PathResult, PathSettings, find_paths
+from circuitatlas.graph.centrality import METRICS
+from circuitatlas.graph.paths import DEFAULT_K, PathSettings
+from circuitatlas.queries.paths import PathResult, find_paths
+from circuitatlas.report.circuit_data import CircuitData, gather_circuits
 from circuitatlas.store.base import StoreBase
 
 PHASE_COLUMNS = ["phase", "label", "first_step", "last_step", "n_checkpoints"]
@@ -65,6 +68,7 @@ class ReportData:
     phase_paths: pd.DataFrame  # PHASE_PATH_COLUMNS, the strongest path of each phase
     analysed: bool  # whether the analysis shown is the one stored with the run
     warnings: tuple[str, ...] = ()
+    circuits: CircuitData | None = None  # the saved edge circuits of one setting (None: none)
 
     @property
     def steps(self) -> list[int]:
@@ -136,6 +140,7 @@ def _gather(store: StoreBase, run_id: str, k: int, tau: float | None) -> ReportD
         phase_paths=strongest_per_phase(paths.paths, phases),
         analysed=analysed,
         warnings=tuple(notes),
+        circuits=gather_circuits(store, run_id, components),
     )
 
 

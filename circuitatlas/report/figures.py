@@ -33,8 +33,8 @@ from matplotlib.ticker import (
 from pandas.api.typing import DataFrameGroupBy
 
 from circuitatlas.analytics.roles import ROLE_METRICS, top_sets
+from circuitatlas.graph.paths import ARROW
 from circuitatlas.ingest.components import order_key
-from circuitatlas.queries.paths import ARROW
 from circuitatlas.report.data import ReportData
 
 DPI = 110

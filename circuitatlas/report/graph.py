@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 from neo4j_viz import Layout, Node, Relationship, Renderer, VisualizationGraph
 
-from circuitatlas.export import plain_records
+from circuitatlas.graph.attributes import plain_records
 from circuitatlas.report.figures import KIND_COLOURS, KIND_LABELS, PATH_COLOUR
 
 EDGE_COLOUR = "#9aa5b1"

@@ -11,6 +11,7 @@ import base64
 import html
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1180px;
        padding: 0 1rem; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
 h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid #d9e2ec; }
+h3 { font-size: 1.05rem; margin-top: 1.4rem; }
 table { border-collapse: collapse; font-size: .88rem; margin: .6rem 0; }
 th, td { border: 1px solid #d9e2ec; padding: .25rem .55rem; text-align: left; }
 th { background: #f0f4f8; }
@@ -48,6 +50,18 @@ function show(step) {
 select.addEventListener("change", (e) => show(e.target.value));
 show(select.value);
 """
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the page under one heading: a note, figures (each under its own heading),
+    then tables, each ``(caption, frame)``."""
+
+    id: str
+    title: str
+    note: str
+    figures: Sequence[FigureFile]
+    tables: Sequence[tuple[str, pd.DataFrame]]
 
 
 def png_uri(path: Path) -> str:
@@ -90,11 +104,13 @@ def render(
     template: str,
     graph_note: str,
     generator: str,
+    parts_after: Sequence[Section] = (),
 ) -> str:
     """The whole page.
 
     ``facts`` become the run table, ``summary`` a list of sentences, ``sections`` figures,
-    ``tables`` (heading → (caption, frame)) tables after the figures, ``graphs`` the step
+    ``tables`` (heading → (caption, frame)) tables after the figures, ``parts_after`` sections
+    after the tables (e.g. the circuits, when the run has some), ``graphs`` the step
     selector's options (the last is shown first), ``template`` the graph page from
     :func:`circuitatlas.report.graph.page_template` and ``generator`` the page's generator tag.
     """
@@ -110,17 +126,32 @@ def render(
     if summary:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in summary)
         parts.append(f"<h2>At a glance</h2><ul>{items}</ul>")
-    for s in sections:
-        parts.append(
-            f'<h2 id="{html.escape(s.name)}">{html.escape(s.title)}</h2><figure>'
-            f'<img src="{png_uri(s.path)}" alt="{html.escape(s.title)}">'
-            f"<figcaption>{html.escape(s.caption)}</figcaption></figure>"
-        )
+    parts += [_figure_html(s, "h2") for s in sections]
     for heading, (caption, frame) in tables.items():
         parts.append(f"<h2>{html.escape(heading)}</h2><p class='note'>{html.escape(caption)}</p>")
         parts.append(table_html(frame))
+    parts += [_section_html(s) for s in parts_after]
     parts.append(_graph_section(graphs, template, graph_note))
     parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _figure_html(figure: FigureFile, heading: str) -> str:
+    return (
+        f'<{heading} id="{html.escape(figure.name)}">{html.escape(figure.title)}</{heading}>'
+        f'<figure><img src="{png_uri(figure.path)}" alt="{html.escape(figure.title)}">'
+        f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
+    )
+
+
+def _section_html(section: Section) -> str:
+    parts = [
+        f'<h2 id="{html.escape(section.id)}">{html.escape(section.title)}</h2>',
+        f'<p class="note">{html.escape(section.note)}</p>',
+        *(_figure_html(f, "h3") for f in section.figures),
+    ]
+    for caption, frame in section.tables:
+        parts += [f'<p class="note">{html.escape(caption)}</p>', table_html(frame)]
     return "\n".join(parts)
 
 

@@ -13,7 +13,11 @@ Frames returned by the reads:
 * ``components(run_id, step)``: ``step, name, kind, layer, head, effect, prev_token_score,
   induction_score`` (and any analytics properties);
 * ``edges(run_id, step, tau)``: ``step, source, target, similarity, weight, std,
-  direct_similarity, direct_weight, direct_std``.
+  direct_similarity, direct_weight, direct_std, patch_effect, eap_ig`` (the task-metric scores NaN
+  where not computed; Neo4j stores no null property, the embedded store a null: both read NaN);
+* ``circuits(run_id)``: ``CIRCUIT_COLUMNS`` (in that order, whatever the backend), then any other
+  stored property alphabetically;
+* ``circuit_edges(run_id, key)``: ``CIRCUIT_EDGE_COLUMNS``, by circuit and rank.
 """
 
 from __future__ import annotations
@@ -26,10 +30,18 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from circuitatlas.analytics.centrality import Graph, centralities
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.centrality import centralities
+from circuitatlas.graph.network import MEASURES, Graph
+from circuitatlas.graph.paths import (
+    SCORE_INGEST,
+    SCORES,
+    CheckpointEdges,
+    FoundPath,
+    PathSettings,
+    k_strongest,
+)
 from circuitatlas.ingest.contract import CheckpointFrames
-from circuitatlas.queries.paths import CheckpointEdges, FoundPath, PathSettings, k_strongest
 from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.rows import (
     CHECKPOINT_COLUMNS,
@@ -46,7 +58,6 @@ from circuitatlas.store.rows import (
 
 SCHEMA_NAME = "circuitatlas"
 SCHEMA_VERSION = 1
-MEASURES = ("total", "direct")
 
 RUN_COLUMNS = [
     "run_id",
@@ -64,6 +75,46 @@ RUN_COLUMNS = [
 _KIND_ORDER = {"input": 0, "attn_head": 1, "mlp": 2, "logits": 3}
 # Node properties that are storage details, not data: left out of the frames.
 _HIDDEN = {"key", "run_id"}
+# A circuit's properties in the schema's order (circuit_create; ``run_id`` left out): a "paths"
+# circuit has null edge properties (scores … n_edges), an "edges" one null path properties
+# (source … strengths). ``key`` names the circuit in ``circuit_edges``.
+CIRCUIT_COLUMNS = [
+    "key",
+    "step",
+    "source",
+    "sink",
+    "k",
+    "measure",
+    "tau",
+    "distance",
+    "components",
+    "paths",
+    "strengths",
+    "n_components",
+    "faithfulness",
+    "ablation",
+    "clean_metric",
+    "circuit_metric",
+    "ablated_metric",
+    "created_at",
+    "kind",
+    "scores",
+    "target",
+    "edges",
+    "edge_scores",
+    "n_edges",
+]
+_CIRCUIT_TYPES = {
+    "step": "int64",
+    **dict.fromkeys(["k", "n_components", "n_edges"], "Int64"),
+    **dict.fromkeys(
+        ["tau", "faithfulness", "clean_metric", "circuit_metric", "ablated_metric", "target"],
+        "float64",
+    ),
+}
+# circuit_create parameters added with edge-level circuits: null when a record lacks them.
+_EDGE_CIRCUIT_PARAMETERS = ("kind", "scores", "target", "edges", "edge_scores", "n_edges")
+CIRCUIT_EDGE_COLUMNS = ["circuit", "step", "source", "target", "score", "rank"]
 
 
 class AlreadyStored(Exception):
@@ -273,11 +324,12 @@ class StoreBase(ABC):
             self.check_step(run_id, step)
             key = checkpoint_key(run_id, step)
             frame = self._read("edges_of_step", checkpoint_key=key, **params)
+        types = {"step": "int64", **dict.fromkeys(EDGE_PROPERTIES, "float64")}
         if frame.empty:
-            return pd.DataFrame(columns=EDGE_FRAME_COLUMNS).astype(
-                {"step": "int64", **dict.fromkeys(EDGE_PROPERTIES, "float64")}
-            )
-        return frame[EDGE_FRAME_COLUMNS].reset_index(drop=True)
+            return pd.DataFrame(columns=EDGE_FRAME_COLUMNS).astype(types)
+        # a property no edge has (Neo4j: never set; a store read before the scores existed) is
+        # a column of NaN, as the embedded store's nulls are
+        return frame.reindex(columns=EDGE_FRAME_COLUMNS).astype(types).reset_index(drop=True)
 
     # --- analytics ---------------------------------------------------------------------------
     #: True when :meth:`centralities_of` computes (and with ``write`` stores) the centralities in
@@ -319,11 +371,22 @@ class StoreBase(ABC):
 
     # --- pathfinding -------------------------------------------------------------------------
     def path_edges(self, run_id: str, step: int, measure: str) -> CheckpointEdges:
-        """Every stored edge of one checkpoint with its ``measure`` weight and similarity."""
+        """Every stored edge of one checkpoint with its ``measure`` weight and similarity; on a
+        task-metric score (``SCORES``) its share of its target's total absolute score, computed
+        here for every backend (raises when the checkpoint has no such score)."""
         key = checkpoint_key(run_id, step)
         nodes = self._read("component_names", checkpoint_key=key)
-        edges = self._read("path_edges", checkpoint_key=key, measure=measure)
-        return CheckpointEdges.from_frames(nodes, edges)
+        if measure not in SCORES:
+            edges = self._read("path_edges", checkpoint_key=key, measure=measure)
+            return CheckpointEdges.from_frames(nodes, edges)
+        edges = self._read("path_scores", checkpoint_key=key, measure=measure)
+        scores = edges["score"] if "score" in edges else pd.Series(dtype="float64")
+        if not scores.astype("float64").notna().any():
+            raise CircuitAtlasError(
+                f"run {run_id} has no {SCORES[measure]} scores; re-ingest with --edge-scores "
+                f"{SCORE_INGEST[measure]}"
+            )
+        return CheckpointEdges.from_scores(nodes, edges)
 
     def strongest_paths(self, run_id: str, step: int, settings: PathSettings) -> list[FoundPath]:
         """The ``settings.k`` strongest paths of one checkpoint, ranked (computed here with
@@ -332,28 +395,65 @@ class StoreBase(ABC):
         return k_strongest(graph, settings.source, settings.sink, settings.k)
 
     def write_circuits(self, circuits: list[dict[str, Any]]) -> None:
-        """Store candidate circuits in one transaction, each replacing a stored one of its key.
+        """Store circuits in one transaction, each replacing a stored one of its key whole (its
+        links and CIRCUIT_EDGE relationships too).
 
-        A circuit is a dict of the ``circuit_create`` parameters plus ``component_keys``.
+        A circuit is a dict of the ``circuit_create`` parameters (the edge-circuit ones,
+        ``kind`` … ``n_edges``, null when absent) plus ``component_keys`` (the keys of its
+        components) and ``edge_keys``: for an edge-level circuit a list of
+        ``{"source_key", "target_key", "score", "rank"}`` (component keys; empty or absent for a
+        paths circuit), each end among ``component_keys``. Scores (``edge_scores`` and each
+        edge's) are numbers, never null: a circuit's edges are ranked by them.
         """
         if not getattr(self, "writable", False):
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
+        prepared = [_circuit_parts(c) for c in circuits]
 
         def body(run: Callable[..., Any]) -> None:
-            for circuit in circuits:
-                members = circuit["component_keys"]
-                properties = {k: v for k, v in circuit.items() if k != "component_keys"}
-                run("circuit_delete", key=circuit["key"])
+            for properties, members, edges in prepared:
+                key = properties["key"]
+                run("circuit_delete", key=key)
                 run("circuit_create", **properties)
-                run("circuit_members", key=circuit["key"], component_keys=members)
+                run("circuit_members", key=key, component_keys=members)
+                if edges:  # an empty list has no type for LadybugDB to bind
+                    run(
+                        "circuit_edges_write",
+                        key=key,
+                        run_id=properties["run_id"],
+                        step=properties["step"],
+                        edges=edges,
+                    )
 
         self._write_transaction(body)
 
     def circuits(self, run_id: str) -> pd.DataFrame:
-        """The run's stored candidate circuits, by step."""
+        """The run's stored circuits, by step: ``CIRCUIT_COLUMNS`` in that order (null where a
+        circuit has no such property), then any other stored property alphabetically."""
         self.run_config(run_id)
         frame = self._read("circuits_of_run", run_id=run_id)
-        return _node_frame(frame["circuit"], []) if len(frame) else pd.DataFrame()
+        if frame.empty:
+            return pd.DataFrame(columns=CIRCUIT_COLUMNS).astype(_CIRCUIT_TYPES)
+        records = [
+            {k: v for k, v in node.items() if not k.startswith("_") and k != "run_id"}
+            for node in frame["circuit"]
+        ]
+        extra = sorted({k for r in records for k in r if k not in CIRCUIT_COLUMNS})
+        extra = [c for c in extra if any(_present(r.get(c)) for r in records)]
+        columns = CIRCUIT_COLUMNS + extra
+        # every cell from .get, so a property Neo4j does not store reads None as the embedded
+        # store's null does
+        rows = [[r.get(c) for c in columns] for r in records]
+        return pd.DataFrame(rows, columns=columns).astype(_CIRCUIT_TYPES)
+
+    def circuit_edges(self, run_id: str, key: str | None = None) -> pd.DataFrame:
+        """The edges of the run's edge-level circuits (of circuit ``key`` when given):
+        ``CIRCUIT_EDGE_COLUMNS``, by circuit and rank."""
+        self.run_config(run_id)
+        frame = self._read("circuit_edges", run_id=run_id, every=key is None, key=key or "")
+        types = {"step": "int64", "score": "float64", "rank": "int64"}
+        if frame.empty:
+            return pd.DataFrame(columns=CIRCUIT_EDGE_COLUMNS).astype(types)
+        return frame[CIRCUIT_EDGE_COLUMNS].astype(types).reset_index(drop=True)
 
     def check_step(self, run_id: str, step: int) -> None:
         """Raise a one-line error unless ``step`` is stored for the run."""
@@ -362,6 +462,46 @@ class StoreBase(ABC):
             self.run_config(run_id)  # an unknown run is the clearer message
             shown = ", ".join(map(str, steps[:8])) + (" …" if len(steps) > 8 else "")
             raise CircuitAtlasError(f"step {step} is not stored for run {run_id} (steps: {shown})")
+
+
+def _present(value: Any) -> bool:
+    """Whether a property value is set (not None, not NaN)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _circuit_parts(
+    circuit: dict[str, Any],
+) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
+    """A circuit record as (``circuit_create`` parameters, member keys, CIRCUIT_EDGE rows)."""
+    properties = {k: v for k, v in circuit.items() if k not in ("component_keys", "edge_keys")}
+    for name in _EDGE_CIRCUIT_PARAMETERS:
+        properties.setdefault(name, None)
+    members = list(circuit["component_keys"])
+    edge_keys = circuit.get("edge_keys") or []
+    listed = properties["edge_scores"]
+    scores = [*(listed if listed is not None else []), *(e.get("score") for e in edge_keys)]
+    if not all(_present(v) for v in scores):
+        # Neo4j stores no list holding a null, and an edge without a score has no rank
+        raise CircuitAtlasError(
+            f"circuit {circuit.get('key')!r}: an edge without a score (null or NaN); a circuit's "
+            f"edges are ranked by their scores, give each one"
+        )
+    edges = [
+        {
+            "source_key": str(e["source_key"]),
+            "target_key": str(e["target_key"]),
+            "score": float(e["score"]),
+            "rank": int(e["rank"]),
+        }
+        for e in edge_keys
+    ]
+    outside = {e[end] for e in edges for end in ("source_key", "target_key")} - set(members)
+    if outside:
+        raise CircuitAtlasError(
+            f"circuit {circuit.get('key')!r}: edges touch components that are not among its "
+            f"component_keys: {sorted(outside)[:3]}; list every component its edges touch"
+        )
+    return properties, members, edges
 
 
 def _node_frame(nodes: pd.Series, columns: list[str]) -> pd.DataFrame:

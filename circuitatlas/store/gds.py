@@ -11,7 +11,7 @@ on it, and the projection is dropped whatever happens.
 
 Centralities run on the graph at τ (write mode stores each metric as a ``Component`` property,
 stream mode returns them). The calls and how their semantics meet the definitions of
-:mod:`circuitatlas.analytics.centrality`:
+:mod:`circuitatlas.graph.centrality`:
 
 * ``gds.degree`` with ``orientation`` NATURAL (out) / REVERSE (in), and with
   ``relationshipWeightProperty: 'weight'`` for the strengths. GDS returns (and writes) degrees
@@ -33,13 +33,20 @@ A checkpoint without an edge at τ projects no relationship (and so no relations
 the algorithms then run without a weight property, which on an edgeless graph gives the same
 values (zeros, PageRank 1/n).
 
-Paths (:mod:`circuitatlas.queries.paths`) run on the graph at τ, or on every edge with a positive
+Paths (:mod:`circuitatlas.graph.paths`) run on the graph at τ, or on every edge with a positive
 weight when no τ is given, with the projection's ``distance`` = −log(min(weight, 1)):
 ``gds.shortestPath.dijkstra.stream`` for the strongest path, ``gds.shortestPath.yens.stream``
 (Yen's k shortest, in order of increasing cost) for k > 1, each in one named statement
 (``gds_path_dijkstra``, ``gds_path_yens``) that matches the source and sink components by key and
 returns each path's ``totalCost`` (its distance) and component names. An edgeless projection has
 no ``distance`` property, and no path: the algorithm is not called.
+
+Paths on a task-metric score (``patch``, ``eap_ig``) run on distances computed by the caller:
+each edge's share of its target's total absolute score is computed once, in Python, for both
+backends (:func:`circuitatlas.graph.paths.score_shares`, from the scores read with
+``path_scores``), and its −log passed as a parameter to another Cypher projection
+(``gds_project_distances.cypher``, the same relationship property ``distance``); the path
+statements are the same.
 """
 
 from __future__ import annotations
@@ -53,9 +60,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from circuitatlas.analytics.centrality import DAMPING, DEGREE_METRICS, FLOAT_METRICS, METRICS
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.queries.paths import FoundPath, PathSettings, ranked
+from circuitatlas.graph.centrality import DAMPING, DEGREE_METRICS, FLOAT_METRICS, METRICS
+from circuitatlas.graph.paths import FoundPath, PathSettings, ranked
 from circuitatlas.store.statements import statement
 
 DIALECT = "neo4j"
@@ -141,13 +148,19 @@ class Gds:
 
     @contextlib.contextmanager
     def projection(
-        self, checkpoint_key: str, measure: str, tau: float | None
+        self,
+        checkpoint_key: str,
+        measure: str,
+        tau: float | None,
+        distances: dict[str, dict[str, float]] | None = None,
     ) -> Iterator[Projection]:
         """The checkpoint's graph at ``tau`` (every edge with a positive weight when None) in the
-        catalog under a name unique to the call, dropped on leaving, whatever happens."""
+        catalog under a name unique to the call, dropped on leaving, whatever happens. With
+        ``distances`` (``{source name: {target name: distance}}``) the graph of those edges
+        instead, with those distances (``measure`` and ``tau`` unused)."""
         graph_name = f"{GRAPH_NAME_PREFIX}{uuid.uuid4().hex}"
         try:
-            yield self._project(graph_name, checkpoint_key, measure, tau)
+            yield self._project(graph_name, checkpoint_key, measure, tau, distances)
         except BaseException:
             self._drop_after_error(graph_name)
             raise
@@ -171,10 +184,17 @@ class Gds:
                 frame = self._stream(projected.graph, weighted)
         return _typed(frame)
 
-    def strongest_paths(self, checkpoint_key: str, settings: PathSettings) -> list[FoundPath]:
+    def strongest_paths(
+        self,
+        checkpoint_key: str,
+        settings: PathSettings,
+        distances: dict[str, dict[str, float]] | None = None,
+    ) -> list[FoundPath]:
         """The ``settings.k`` strongest ``settings.source`` → ``settings.sink`` paths of the
-        checkpoint's graph (at ``settings.tau``; ``settings.measure`` weights), ranked."""
-        with self.projection(checkpoint_key, settings.measure, settings.tau) as projected:
+        checkpoint's graph (at ``settings.tau``; ``settings.measure`` weights), ranked; with
+        ``distances``, of the graph of those edges and distances (see :meth:`projection`)."""
+        measure, tau = settings.measure, settings.tau
+        with self.projection(checkpoint_key, measure, tau, distances) as projected:
             if projected.n_relationships == 0:
                 return []  # no relationship: no `distance` property, and no path
             params: dict[str, Any] = {
@@ -194,16 +214,27 @@ class Gds:
 
     # --- steps -------------------------------------------------------------------------------
     def _project(
-        self, graph_name: str, checkpoint_key: str, measure: str, tau: float | None
+        self,
+        graph_name: str,
+        checkpoint_key: str,
+        measure: str,
+        tau: float | None,
+        distances: dict[str, dict[str, float]] | None = None,
     ) -> Projection:
+        name, params = "gds_project_distances", {"distances": distances}
+        if distances is None:
+            name = "gds_project"
+            params = {
+                "tau": float(tau) if tau is not None else 0.0,
+                "unfiltered": tau is None,
+                "measure": measure,
+            }
         try:
             projected = self.client.graph.project.cypher(
-                statement(DIALECT, "gds_project"),
+                statement(DIALECT, name),
                 graph_name=graph_name,
                 checkpoint_key=checkpoint_key,
-                tau=float(tau) if tau is not None else 0.0,
-                unfiltered=tau is None,
-                measure=measure,
+                **params,
             )
         except ValueError as e:
             # the client's words when the aggregation saw no row (and so returned null)

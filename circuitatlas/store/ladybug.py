@@ -28,6 +28,16 @@ from circuitatlas.store.statements import statement, statements
 
 DEFAULT_STORE = "circuitatlas.lbdb"
 _WRITE_REFUSED = "Cannot execute write operations in a read-only database"
+# Reads of a store written before INFLUENCES had the task-metric scores, opened read-only (a
+# writable open adds the columns and tables of later schemas): the statement read instead, or
+# None when the store holds nothing it would return (no CIRCUIT_EDGE table).
+_UNSCORED_READS: dict[str, str | None] = {
+    "edges_of_step": "edges_of_step_unscored",
+    "edges_of_run": "edges_of_run_unscored",
+    "ask_edge": "ask_edge_unscored",
+    "path_scores": None,  # no scores: paths on them are refused with one line
+}
+_NO_CIRCUIT_EDGE_READS: dict[str, str | None] = {"circuit_edges": None}
 
 
 def _ladybug() -> Any:
@@ -49,6 +59,7 @@ class LadybugStore(StoreBase):
         self.path = Path(path)
         self.url = str(self.path)
         self.writable = writable
+        self._instead: dict[str, str | None] = {}
         self._check_path()
         if writable and self.path.exists():
             # check an existing file read-only first: a writable open rewrites the file even
@@ -107,6 +118,8 @@ class LadybugStore(StoreBase):
                 )
             if self.writable:  # add what later versions declare (analytics columns)
                 self._transaction(self._create_schema, False)
+            else:
+                self._read_older_schema(tables)
             return
         if tables:
             raise CircuitAtlasError(
@@ -115,6 +128,14 @@ class LadybugStore(StoreBase):
             )
         if self.writable:
             self._transaction(self._create_schema)
+
+    def _read_older_schema(self, tables: set[str]) -> None:
+        """Read a store opened read-only that lacks what later schemas added: the task-metric
+        edge scores (read as NaN) and edge-level circuits (none)."""
+        if not {"patch_effect", "eap_ig"} <= set(self._read("influences_columns")["name"]):
+            self._instead.update(_UNSCORED_READS)
+        if "CIRCUIT_EDGE" not in tables:
+            self._instead.update(_NO_CIRCUIT_EDGE_READS)
 
     def _create_schema(self, new: bool = True) -> None:
         """Every statement of ``schema.cypher`` (each idempotent); a new store gets its version."""
@@ -128,7 +149,10 @@ class LadybugStore(StoreBase):
         return self._conn.execute(statement(self.dialect, name), params)
 
     def _read(self, name: str, /, **params: Any) -> pd.DataFrame:
-        return self._run(name, **params).get_as_df()
+        instead = self._instead.get(name, name)
+        if instead is None:
+            return pd.DataFrame()
+        return self._run(instead, **params).get_as_df()
 
     def _transaction(self, body: Any, *args: Any) -> Any:
         self._conn.execute("BEGIN TRANSACTION")

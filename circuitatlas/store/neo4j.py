@@ -28,9 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
-from circuitatlas.analytics.centrality import Graph
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.queries.paths import FoundPath, PathSettings
+from circuitatlas.graph.network import Graph
+from circuitatlas.graph.paths import FoundPath, PathSettings
 from circuitatlas.store.analysis_rows import AnalysisRows
 from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, StoreBase
 from circuitatlas.store.rows import (
@@ -297,9 +297,14 @@ class Neo4jStore(StoreBase):
 
     def strongest_paths(self, run_id: str, step: int, settings: PathSettings) -> list[FoundPath]:
         """The ``settings.k`` strongest paths of one checkpoint, ranked, computed in Neo4j with
-        GDS (Dijkstra for k = 1, Yen's k shortest paths otherwise) on its projection."""
+        GDS (Dijkstra for k = 1, Yen's k shortest paths otherwise) on its projection. On a
+        task-metric score the shares are computed here, as the embedded store does
+        (:meth:`path_edges`), and projected as distances."""
         key = checkpoint_key(run_id, step)
-        return self._in_gds(lambda gds: gds.strongest_paths(key, settings))
+        distances = None
+        if settings.scored:
+            distances = self.path_edges(run_id, step, settings.measure).distances_by_name()
+        return self._in_gds(lambda gds: gds.strongest_paths(key, settings, distances))
 
     def _in_gds(self, work: Callable[[Gds], T]) -> T:
         """``work(client)`` with the GDS client, its errors as one clear line."""

@@ -22,13 +22,21 @@ import numpy as np
 import pandas as pd
 
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.ingest.contract import COMPONENT_COLUMNS, EDGE_COLUMNS, CheckpointFrames
+from circuitatlas.ingest.contract import (
+    COMPONENT_COLUMNS,
+    EDGE_COLUMNS,
+    EDGE_SCORE_COLUMNS,
+    CheckpointFrames,
+)
 
 T = TypeVar("T")
 CHECKPOINT_COLUMNS = ["step", "loss", "metric"]
 COMPONENT_FRAME_COLUMNS = ["step", *COMPONENT_COLUMNS]
 EDGE_FRAME_COLUMNS = ["step", *EDGE_COLUMNS]
 EDGE_PROPERTIES = [c for c in EDGE_COLUMNS if c not in ("source", "target")]
+# Edge columns a frame must have; the task-metric scores (EDGE_SCORE_COLUMNS) may be absent or NaN
+# (not computed: stored as null), the similarity columns may not be absent.
+REQUIRED_EDGE_COLUMNS = [c for c in EDGE_FRAME_COLUMNS if c not in EDGE_SCORE_COLUMNS]
 
 
 def checkpoint_key(run_id: str, step: int) -> str:
@@ -121,7 +129,7 @@ def checkpoint_rows(run_id: str, frames: CheckpointFrames) -> CheckpointRows:
     where = f"checkpoint {step}"
     _require(frames.checkpoint, CHECKPOINT_COLUMNS, f"{where} checkpoints")
     _require(frames.components, COMPONENT_FRAME_COLUMNS, f"{where} components")
-    _require(frames.edges, EDGE_FRAME_COLUMNS, f"{where} edges")
+    _require(frames.edges, REQUIRED_EDGE_COLUMNS, f"{where} edges")
     if len(frames.checkpoint) != 1:
         raise CircuitAtlasError(f"{where}: {len(frames.checkpoint)} checkpoint rows, expected 1")
     for name, frame in (
@@ -159,7 +167,7 @@ def checkpoint_rows(run_id: str, frames: CheckpointFrames) -> CheckpointRows:
             "target_key": component_keys(run_id, step, edges.target),
             "run_id": run_id,
             "step": np.int64(step),
-            **{c: edges[c].astype("float64") for c in EDGE_PROPERTIES},
+            **{c: _floats(edges, c) for c in EDGE_PROPERTIES},
         }
     )
     ck = frames.checkpoint.iloc[0]
@@ -177,6 +185,13 @@ def checkpoint_rows(run_id: str, frames: CheckpointFrames) -> CheckpointRows:
         has_component=pd.DataFrame({"from_key": key, "to_key": component_rows.key.to_numpy()}),
         edges=edge_rows.reset_index(drop=True),
     )
+
+
+def _floats(frame: pd.DataFrame, column: str) -> pd.Series | float:
+    """``frame[column]`` as float64 (missing values NaN); NaN for an absent score column."""
+    if column not in frame and column in EDGE_SCORE_COLUMNS:
+        return np.nan
+    return frame[column].astype("float64")
 
 
 @dataclass

@@ -12,11 +12,12 @@ from networkx_reference import networkx_centralities
 from store_dump import dump
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import METRICS, Graph
 from circuitatlas.analytics.roles import ROLE_METRICS
 from circuitatlas.analytics.thresholds import SWEEP_COLUMNS, tau_sweep
 from circuitatlas.cli import main
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.centrality import METRICS
+from circuitatlas.graph.network import Graph
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import open_store
 from circuitatlas.store.analysis_rows import CHECKPOINT_ANALYSIS, COMPONENT_ANALYSIS, RUN_ANALYSIS

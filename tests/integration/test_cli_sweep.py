@@ -26,7 +26,7 @@ def test_sweep_writes_frames_prompts_and_config(short_runs, tmp_path):
     ckpts = pd.read_parquet(out / "checkpoints.parquet")
     assert list(edges.columns) == [
         "step", "source", "target", "similarity", "weight", "std",
-        "direct_similarity", "direct_weight", "direct_std",
+        "direct_similarity", "direct_weight", "direct_std", "patch_effect", "eap_ig",
     ]  # fmt: skip
     assert list(comps.columns) == [
         "step", "name", "kind", "layer", "head", "effect", "prev_token_score", "induction_score",

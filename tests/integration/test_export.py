@@ -66,10 +66,11 @@ def expected_nodes(store, run, step):
 
 
 def expected_edges(store, run, step, tau=None, measure="total"):
-    """(source, target) → the edge's properties, from the store's read."""
+    """(source, target) → the edge's non-null properties (scores not computed are NaN), from
+    the store's read."""
     edges = store.edges(run, step, tau=tau, measure=measure)
     return {
-        (row.pop("source"), row.pop("target")): row
+        (row.pop("source"), row.pop("target")): {k: v for k, v in row.items() if present(v)}
         for row in edges.astype(object).to_dict("records")
     }
 

@@ -14,9 +14,10 @@ from store_dump import dump
 
 from circuitatlas.cli import main
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.paths import PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.queries.circuits import Circuit, circuits_of, save
-from circuitatlas.queries.paths import PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_sweep
 

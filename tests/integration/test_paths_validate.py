@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from circuitatlas.cli import main
+from circuitatlas.graph.paths import PathSettings
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
 from circuitatlas.queries.circuits import K_MAX
 from circuitatlas.queries.faithfulness import run_faithfulness
-from circuitatlas.queries.paths import PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_plan
 

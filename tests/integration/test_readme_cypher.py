@@ -9,9 +9,10 @@ from cypher_lint import lint
 from readme_examples import EXAMPLE_VALUES, README, cypher_blocks, parameters, readme_blocks
 
 from circuitatlas.analytics.analyze import analyze
+from circuitatlas.graph.paths import PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.queries.circuits import circuits_of, save
-from circuitatlas.queries.paths import PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_sweep
 

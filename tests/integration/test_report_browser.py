@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from circuitatlas.analytics.analyze import DEFAULT_TAU, analyze
-from circuitatlas.demo import CIRCUIT_ABLATION
+CIRCUIT_ABLATION = "resample"  # the report drawn from a resample-ablation run
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
 from circuitatlas.report import write_report
 from circuitatlas.report.figures import KIND_COLOURS

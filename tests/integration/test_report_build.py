@@ -24,13 +24,14 @@ from click.testing import CliRunner
 from store_dump import dump
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import centralities
 from circuitatlas.cli import main
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.centrality import centralities
+from circuitatlas.graph.paths import ARROW, PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.queries.circuits import INDUCTION_THRESHOLD, circuits_of, save
 from circuitatlas.queries.faithfulness import Faithfulness
-from circuitatlas.queries.paths import ARROW, PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.report import build, graph, write_report
 from circuitatlas.report.data import gather
 from circuitatlas.report.figures import FIGURES, PATH_COLOUR, FigureFile

@@ -11,10 +11,11 @@ import pytest
 from store_dump import dump
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import METRICS
 from circuitatlas.analytics.roles import ROLE_METRICS
+from circuitatlas.graph.centrality import METRICS
+from circuitatlas.graph.paths import FoundPath, PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
-from circuitatlas.queries.paths import FoundPath, PathResult, PathSettings, find_paths, paths_frame
+from circuitatlas.queries.paths import PathResult, find_paths, paths_frame
 from circuitatlas.report import figures
 from circuitatlas.report.data import (
     PHASE_COLUMNS,

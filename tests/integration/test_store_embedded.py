@@ -44,7 +44,7 @@ COMPONENT_COLUMNS = [
 ]  # fmt: skip
 EDGE_COLUMNS = [
     "step", "source", "target", "similarity", "weight", "std", "direct_similarity",
-    "direct_weight", "direct_std",
+    "direct_weight", "direct_std", "patch_effect", "eap_ig",
 ]  # fmt: skip
 NAMES = ("input", "a0.h0", "a0.h1", "m0", "a1.h0", "m1", "logits")
 STEPS = [0, 10, 20, 50, 100, 250, 500]
@@ -72,6 +72,7 @@ def _meta(name):
 def make_sweep(steps=STEPS, names=NAMES, seed=0, model="runs/toy", missing=None):
     """A SweepResult of ``steps`` × ``names`` with random values; ``missing``: {step: names}."""
     rng = np.random.default_rng(seed)
+    scores = np.random.default_rng([seed, 1])  # task-metric scores: some not computed (NaN)
     missing = missing or {}
     ckpts, comps, edges = [], [], []
     for step in steps:
@@ -105,6 +106,8 @@ def make_sweep(steps=STEPS, names=NAMES, seed=0, model="runs/toy", missing=None)
                         "direct_similarity": rng.uniform(-1, 1),
                         "direct_weight": rng.uniform(0, 2),
                         "direct_std": rng.uniform(0, 0.1),
+                        "patch_effect": np.nan if i % 3 == 0 else scores.normal(),
+                        "eap_ig": np.nan if step == steps[0] else scores.normal(),
                     }
                 )
     edges = pd.DataFrame(edges, columns=EDGE_COLUMNS)
@@ -377,7 +380,8 @@ def test_stored_properties_by_name(which, request, tmp_path):
             "MATCH (s:Component)-[e:INFLUENCES]->(t:Component) RETURN e.step AS step, "
             "s.name AS source, t.name AS target, e.similarity AS similarity, e.weight AS weight, "
             "e.std AS std, e.direct_similarity AS direct_similarity, "
-            "e.direct_weight AS direct_weight, e.direct_std AS direct_std"
+            "e.direct_weight AS direct_weight, e.direct_std AS direct_std, "
+            "e.patch_effect AS patch_effect, e.eap_ig AS eap_ig"
         )
         assert_same(raw, sweep.edges, ["step", "source", "target"])
         assert_same(store.edges(sweep.run_id), sweep.edges, ["step", "source", "target"])

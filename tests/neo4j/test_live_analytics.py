@@ -14,15 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from circuitatlas.analytics.analyze import Analysis, AnalysisSettings, run_analysis
-from circuitatlas.analytics.centrality import (
-    DEGREE_METRICS,
-    FLOAT_METRICS,
-    METRICS,
-    Graph,
-    centralities,
-)
 from circuitatlas.cli import main
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.centrality import DEGREE_METRICS, FLOAT_METRICS, METRICS, centralities
+from circuitatlas.graph.network import Graph
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store import gds, open_store
 from circuitatlas.store.analysis_rows import (

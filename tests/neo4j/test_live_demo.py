@@ -40,7 +40,7 @@ class Demos:
     out: Path
     printed: dict[str, str]  # backend → stdout
     reports: dict[str, Path]  # backend → report directory
-    run_ids: list[str]  # the zero-ablation run, then the circuit (resample) run
+    run_ids: list[str]  # the demo's run
 
 
 def demo(out: Path, *store: str) -> str:
@@ -78,17 +78,19 @@ def demos(tmp_path_factory, delete_module_runs) -> Any:
     (out / REPORT_DIR).rename(reports["neo4j"])
     printed["embedded"] = demo(out)
     reports["embedded"] = out / REPORT_DIR
-    [(circuit_run, _)] = REPORT_LINE.findall(printed["neo4j"])
-    return Demos(out, printed, reports, [*RUN_LINE.findall(printed["neo4j"]), circuit_run])
+    [(report_run, _)] = REPORT_LINE.findall(printed["neo4j"])
+    assert RUN_LINE.findall(printed["neo4j"]) == [report_run]  # one run, reported
+    return Demos(out, printed, reports, [report_run])
 
 
 def test_the_demo_on_neo4j_prints_its_tables_and_writes_its_report(demos):
     printed = demos.printed["neo4j"]
     assert printed.startswith(f"trained the toy run in {demos.out / 'toy'}")
-    assert len(demos.run_ids) == 2 and len(set(demos.run_ids)) == 2
+    assert len(demos.run_ids) == 1
     assert "prev_head" in printed and "induction_head" in printed  # the per-checkpoint table
-    assert "analyzed at τ=0.7" in printed and "strongest input→logits paths" in printed
+    assert "analyzed at τ=0.7" in printed and "jaccard_previous" in printed
     assert "final circuit (step" in printed and "faithfulness" in printed
+    assert "emergence: step" in printed
     [(_, index)] = REPORT_LINE.findall(printed)
     assert Path(index) == demos.out / REPORT_DIR / INDEX  # the report, renamed after the demo
     assert (demos.reports["neo4j"] / INDEX).stat().st_size > 0
@@ -134,13 +136,17 @@ def test_the_demo_stores_in_neo4j_what_it_stores_in_the_embedded_store(demos):
             keys = ["step", "source", "target"]
             assert_same_rows(live.edges(run_id), embedded.edges(run_id), keys)
         circuits = [
-            s.circuits(demos.run_ids[1])
+            s.circuits(demos.run_ids[0])
             .drop(columns="created_at")
-            .assign(text=lambda f: f["paths"].map(" | ".join))
+            .assign(text=lambda f: f["edges"].map(" ".join))
             for s in (live, embedded)
         ]
-        assert len(circuits[1]) and circuits[1]["faithfulness"].notna().any()
-        assert_same_rows(*circuits, ["step", "text"])  # a circuit by its paths (keys hidden)
+        assert len(circuits[1]) and circuits[1]["faithfulness"].notna().all()
+        assert (circuits[1]["kind"] == "edges").all()
+        assert_same_rows(*circuits, ["step", "text"])  # a circuit by its edges
+        edges = [s.circuit_edges(demos.run_ids[0]) for s in (live, embedded)]
+        assert len(edges[1]) == int(circuits[1]["n_edges"].sum())
+        assert_same_rows(*edges, ["circuit", "rank"])
 
 
 def test_the_demo_reports_draw_the_same_figures(demos):

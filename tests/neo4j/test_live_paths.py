@@ -16,15 +16,9 @@ from neo4j_recording import assert_same_paths
 
 from circuitatlas.cli import main
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.paths import RANK_DECIMALS, SCORES, TIE_LIMIT, FoundPath, PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
-from circuitatlas.queries.paths import (
-    RANK_DECIMALS,
-    TIE_LIMIT,
-    FoundPath,
-    PathResult,
-    PathSettings,
-    find_paths,
-)
+from circuitatlas.queries.paths import PathResult, find_paths
 from circuitatlas.store import gds, open_store
 from circuitatlas.store.base import MEASURES
 from circuitatlas.store.ingest import ingest_sweep
@@ -250,3 +244,89 @@ def test_validate_on_neo4j_equals_the_embedded_store(toy_run, both_stores):
         saved = stored_circuits(opened, toy_run.run_id)
     pd.testing.assert_frame_equal(stored_circuits(store, toy_run.run_id), saved)
     assert saved[saved.k == 2].faithfulness.notna().sum() == len(toy_run.checkpoints)
+
+
+# --- paths on task-metric scores: shares computed once, in Python, for both backends ----------
+@pytest.mark.parametrize("measure", SCORES)
+def test_gds_paths_on_scores_equal_the_embedded_store(
+    toy_run, both_stores, measure, our_projections
+):
+    """The toy run was swept with both scores (``--edge-scores auto``)."""
+    store, embedded = both_stores(toy_run)
+    for k in SWEEP_KS:
+        settings = PathSettings(k=k, measure=measure)
+        got = find_paths(store, toy_run.run_id, settings=settings)
+        assert len(got.paths) == k * len(toy_run.checkpoints)
+        assert_same_paths(got, embedded_paths(embedded, toy_run.run_id, settings))
+    assert our_projections(store) == []
+
+
+def tied_scores_run() -> Any:
+    """A run of one checkpoint (2 layers × 3 heads) whose patch scores (the others null) give
+    three input → logits paths of share 1/4 each and two of 1/8 each."""
+    run = synthetic_sweep(
+        n_layers=2, n_heads=3, steps=[0], seed=2, model=f"live-score-ties-{uuid.uuid4()}"
+    )
+    scores = {
+        ("input", "a0.h0"): -0.3,  # the only edge into a0.h0: share 1
+        ("input", "a0.h1"): 0.2,
+        ("input", "a0.h2"): -5.0,
+        ("input", "a1.h0"): -1.0,  # a1.h0 reads input and a0.h0 alike: 1/2 each
+        ("a0.h0", "a1.h0"): 1.0,
+        ("a0.h0", "logits"): -2.0,  # four edges into logits of 1/4 each
+        ("a0.h1", "logits"): 2.0,
+        ("a0.h2", "logits"): -2.0,
+        ("a1.h0", "logits"): -2.0,
+        ("input", "logits"): 0.0,  # a zero score: no edge
+    }
+    pairs = list(zip(run.edges.source, run.edges.target, strict=True))
+    run.edges["patch_effect"] = [scores.get(pair, np.nan) for pair in pairs]
+    return run
+
+
+SCORE_TIES = [
+    "input→a0.h0→logits",
+    "input→a0.h1→logits",
+    "input→a0.h2→logits",
+    "input→a0.h0→a1.h0→logits",
+    "input→a1.h0→logits",
+]
+
+
+@pytest.fixture(scope="module")
+def score_ties(both_stores):
+    run = tied_scores_run()
+    return (run, *both_stores(run))
+
+
+@pytest.mark.parametrize("k", range(1, len(SCORE_TIES) + 2))
+def test_exact_ties_of_shares_rank_alike_on_both_backends(score_ties, k, our_projections):
+    run, store, embedded = score_ties
+    settings = PathSettings(k=k, measure="patch")
+    got = find_paths(store, run.run_id, settings=settings)
+    assert_same_paths(got, embedded_paths(embedded, run.run_id, settings))
+    assert got.paths.path.tolist() == SCORE_TIES[:k]
+    expected = [0.25, 0.25, 0.25, 0.125, 0.125][:k]
+    np.testing.assert_allclose(got.paths.strength, expected, rtol=0, atol=1e-15)
+    assert our_projections(store) == []
+
+
+def test_saved_score_circuits_read_back_equal_on_both_backends(toy_run, both_stores):
+    store, embedded = both_stores(toy_run)
+    args = ("--all-steps", "-k", 3, "--scores", "eap-ig", "--save")
+    got = paths_cli(store.url, toy_run.run_id, *args)
+    assert got == paths_cli(str(embedded), toy_run.run_id, *args)
+    with open_store(embedded) as opened:
+        saved = stored_circuits(opened, toy_run.run_id)
+    pd.testing.assert_frame_equal(stored_circuits(store, toy_run.run_id), saved)
+    assert (saved.measure == "eap_ig").sum() == len(toy_run.checkpoints)
+
+
+def test_a_run_without_the_scores_is_one_line_on_neo4j(score_ties):
+    run, store, _ = score_ties  # patch scores only
+    argv = ["paths", "--store", store.url, "--run", run.run_id, "--step", 0, "--scores", "eap-ig"]
+    result = CliRunner().invoke(main, [str(a) for a in argv])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: run {run.run_id} has no eap_ig scores; re-ingest with --edge-scores eap-ig|both\n"
+    )

@@ -30,10 +30,11 @@ from store_dump import dump_neo4j
 
 from circuitatlas.analytics.analyze import analyze
 from circuitatlas.cli import main
+from circuitatlas.graph.paths import PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.queries import trajectory as tj
 from circuitatlas.queries.circuits import circuits_of
-from circuitatlas.queries.paths import PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.report import write_report
 from circuitatlas.report.data import ReportData, gather
 from circuitatlas.store import open_store

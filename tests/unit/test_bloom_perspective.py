@@ -34,9 +34,10 @@ from cypher_lint import REPO_ROOT, lint
 from cypher_values import embedded_graph
 
 from circuitatlas.analytics.analyze import analyze
+from circuitatlas.graph.paths import ARROW, PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.queries.circuits import circuits_of
-from circuitatlas.queries.paths import ARROW, PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_sweep
 

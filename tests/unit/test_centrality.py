@@ -9,15 +9,9 @@ import pytest
 from gds_doc_graphs import BETWEENNESS, CLOSENESS, DEGREE, PAGERANK, DocGraph
 from networkx_reference import networkx_centralities
 
-from circuitatlas.analytics.centrality import (
-    DAMPING,
-    METRICS,
-    Graph,
-    centralities,
-    gini,
-    graph_stats,
-    hill_tail_index,
-)
+from circuitatlas.graph.centrality import DAMPING, METRICS, centralities
+from circuitatlas.graph.network import Graph
+from circuitatlas.graph.statistics import gini, graph_stats, hill_tail_index
 
 EXACT = {"rtol": 1e-9, "atol": 1e-9}
 

@@ -18,8 +18,8 @@ from cypher_lint import lint
 from neo4j_recording import RecordingDriver, ingested_store
 
 from circuitatlas.analytics.analyze import analyze
-from circuitatlas.analytics.centrality import Graph
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.network import Graph
 from circuitatlas.ingest.synthetic import synthetic_sweep
 from circuitatlas.store.analysis_rows import (
     CHECKPOINT_ANALYSIS,

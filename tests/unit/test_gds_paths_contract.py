@@ -13,8 +13,9 @@ from cypher_lint import lint
 from neo4j_recording import ingested_store
 
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.paths import PathSettings
 from circuitatlas.ingest.synthetic import synthetic_sweep
-from circuitatlas.queries.paths import PathSettings, find_paths
+from circuitatlas.queries.paths import find_paths
 from circuitatlas.store import open_store
 from circuitatlas.store.base import MEASURES
 from circuitatlas.store.ingest import ingest_sweep

@@ -7,16 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from circuitatlas.analytics.centrality import Graph
-from circuitatlas.queries.paths import (
-    CheckpointEdges,
-    FoundPath,
-    edge_distances,
-    emergence,
-    k_strongest,
-    paths_frame,
-    persistence,
-)
+from circuitatlas.graph.network import Graph
+from circuitatlas.graph.paths import CheckpointEdges, FoundPath, edge_distances, k_strongest
+from circuitatlas.queries.paths import emergence, paths_frame, persistence
 
 NAMES = ["input", "a", "b", "c", "logits"]
 
@@ -172,3 +165,10 @@ def test_components_sort_in_computation_order():
     shuffled = random.Random(0).sample(names, len(names))
     assert sorted(shuffled, key=order_key) == names
     assert sorted(["zz", "logits", "m0", "input"], key=order_key) == ["input", "m0", "logits", "zz"]
+
+
+def test_default_endpoints_are_the_contract_names():
+    from circuitatlas.graph.paths import PathSettings
+    from circuitatlas.ingest.components import INPUT, LOGITS
+
+    assert (PathSettings().source, PathSettings().sink) == (INPUT, LOGITS)

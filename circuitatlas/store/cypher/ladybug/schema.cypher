@@ -16,18 +16,38 @@ CREATE REL TABLE IF NOT EXISTS HAS_CHECKPOINT(FROM Run TO Checkpoint);
 CREATE REL TABLE IF NOT EXISTS HAS_COMPONENT(FROM Checkpoint TO Component);
 CREATE REL TABLE IF NOT EXISTS INFLUENCES(
   FROM Component TO Component, run_id STRING, step INT64, weight DOUBLE, similarity DOUBLE,
-  std DOUBLE, direct_weight DOUBLE, direct_similarity DOUBLE, direct_std DOUBLE
+  std DOUBLE, direct_weight DOUBLE, direct_similarity DOUBLE, direct_std DOUBLE,
+  patch_effect DOUBLE, eap_ig DOUBLE
 );
 CREATE REL TABLE IF NOT EXISTS NEXT(FROM Component TO Component);
-// Candidate circuits (circuitatlas paths --save): the union of a checkpoint's strongest paths.
+// Circuits of a checkpoint. kind "paths" (circuitatlas paths --save): the union of its strongest
+// paths (source … strengths). kind "edges": a set of edges ranked by a task-metric score
+// (scores, target, edges "{source}→{target}" in rank order, edge_scores, n_edges), each edge
+// also a CIRCUIT_EDGE relationship between the components the INFLUENCES edge joins. The
+// properties of the other kind are null. The columns added after the first schema come last,
+// as ALTER adds them to a store written before them.
 CREATE NODE TABLE IF NOT EXISTS Circuit(
   key STRING, run_id STRING, step INT64, source STRING, sink STRING, k INT64, measure STRING,
   tau DOUBLE, distance STRING, components STRING[], paths STRING[], strengths DOUBLE[],
   n_components INT64, faithfulness DOUBLE, ablation STRING, clean_metric DOUBLE,
-  circuit_metric DOUBLE, ablated_metric DOUBLE, created_at STRING, PRIMARY KEY(key)
+  circuit_metric DOUBLE, ablated_metric DOUBLE, created_at STRING, kind STRING, scores STRING,
+  target DOUBLE, edges STRING[], edge_scores DOUBLE[], n_edges INT64, PRIMARY KEY(key)
 );
 CREATE REL TABLE IF NOT EXISTS HAS_CIRCUIT(FROM Checkpoint TO Circuit);
 CREATE REL TABLE IF NOT EXISTS IN_CIRCUIT(FROM Component TO Circuit);
+CREATE REL TABLE IF NOT EXISTS CIRCUIT_EDGE(
+  FROM Component TO Component, circuit STRING, run_id STRING, step INT64, score DOUBLE,
+  rank INT64
+);
+// Task-metric edge scores and edge-level circuits, added to stores written before them:
+ALTER TABLE INFLUENCES ADD IF NOT EXISTS patch_effect DOUBLE;
+ALTER TABLE INFLUENCES ADD IF NOT EXISTS eap_ig DOUBLE;
+ALTER TABLE Circuit ADD IF NOT EXISTS kind STRING;
+ALTER TABLE Circuit ADD IF NOT EXISTS scores STRING;
+ALTER TABLE Circuit ADD IF NOT EXISTS target DOUBLE;
+ALTER TABLE Circuit ADD IF NOT EXISTS edges STRING[];
+ALTER TABLE Circuit ADD IF NOT EXISTS edge_scores DOUBLE[];
+ALTER TABLE Circuit ADD IF NOT EXISTS n_edges INT64;
 // Analytics properties (circuitatlas analyze), added to stores written before them too:
 // every statement of this file is idempotent and runs on each writable open.
 ALTER TABLE Component ADD IF NOT EXISTS in_degree INT64;

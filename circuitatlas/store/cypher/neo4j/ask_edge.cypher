@@ -1,5 +1,6 @@
 // Trajectory question `edge`: the INFLUENCES edge $source → $target of run $run_id at every
-// checkpoint, both measures, by step. Both ends are found by key "{checkpoint key}/{name}".
+// checkpoint, both measures and the task-metric scores, by step. Both ends are found by key
+// "{checkpoint key}/{name}".
 MATCH (:Run {run_id: $run_id})-[:HAS_CHECKPOINT]->(ck:Checkpoint)
 WITH ck.key + '/' + $source AS source_key, ck.key + '/' + $target AS target_key
 MATCH (s:Component)
@@ -9,5 +10,5 @@ WHERE t.key = target_key
 MATCH (s)-[e:INFLUENCES]->(t)
 RETURN e.step AS step, e.similarity AS similarity, e.weight AS weight, e.std AS std,
        e.direct_similarity AS direct_similarity, e.direct_weight AS direct_weight,
-       e.direct_std AS direct_std
+       e.direct_std AS direct_std, e.patch_effect AS patch_effect, e.eap_ig AS eap_ig
 ORDER BY step

@@ -6,4 +6,4 @@ WHERE $unfiltered
 RETURN e.step AS step, s.name AS source, t.name AS target,
        e.similarity AS similarity, e.weight AS weight, e.std AS std,
        e.direct_similarity AS direct_similarity, e.direct_weight AS direct_weight,
-       e.direct_std AS direct_std
+       e.direct_std AS direct_std, e.patch_effect AS patch_effect, e.eap_ig AS eap_ig

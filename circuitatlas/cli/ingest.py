@@ -1,0 +1,253 @@
+"""Commands that make a run's data: ``train-toy``, ``sweep`` and ``ingest``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from circuitatlas.cli import main
+from circuitatlas.cli.options import CONTEXT, friendly, store_option
+from circuitatlas.errors import CircuitAtlasError
+
+
+def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that sweeps checkpoints."""
+    from circuitatlas.ingest.contract import (
+        ABLATIONS,
+        AUTO_EXACT_EDGES,
+        EDGE_SCORES,
+        SweepSettings,
+    )
+
+    d = SweepSettings()
+    options = [
+        click.option(
+            "--task",
+            default=d.task,
+            show_default=True,
+            help="'induction', a token-id file (.jsonl/.pt/.npy) or a text file (.txt).",
+        ),
+        click.option(
+            "--prompts",
+            "n_prompts",
+            type=int,
+            default=d.n_prompts,
+            show_default=True,
+            help="Number of prompts.",
+        ),
+        click.option(
+            "--seq-len",
+            type=int,
+            default=d.seq_len,
+            show_default=True,
+            help="Induction prompt length ([bos] + segment + segment).",
+        ),
+        click.option(
+            "--ablation",
+            default=d.ablation,
+            show_default=True,
+            help=f"How an ablated output is replaced: {' | '.join(ABLATIONS)}.",
+        ),
+        click.option("--seed", type=int, default=d.seed, show_default=True, help="Prompt seed."),
+        click.option("--tokenizer", default=None, help="Local tokenizer directory for .txt tasks."),
+        click.option(
+            "--memory-budget",
+            "memory_budget_mb",
+            type=float,
+            default=d.memory_budget_mb,
+            show_default=True,
+            help="MiB of activations per batched chunk of ablated rows.",
+        ),
+        click.option(
+            "--device", default=d.device, show_default=True, help="auto, cpu or cuda[:N]."
+        ),
+        click.option(
+            "--edge-scores",
+            type=click.Choice(EDGE_SCORES),
+            default=d.edge_scores,
+            show_default=True,
+            help="Task-metric edge scores: exact patching (patch_effect), EAP-IG (eap_ig), both "
+            f"or none; auto: both up to {AUTO_EXACT_EDGES} edges, else eap-ig.",
+        ),
+        click.option(
+            "--ig-steps",
+            type=click.IntRange(min=1),
+            default=d.ig_steps,
+            show_default=True,
+            help="EAP-IG interpolation steps between the clean and the ablated input.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _settings(**kw: Any) -> Any:
+    from circuitatlas.ingest.contract import SweepSettings
+
+    return SweepSettings(**kw)
+
+
+@main.command("train-toy", context_settings=CONTEXT)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--steps", type=int, default=None, help="Training steps (default 1200).")
+@click.option("--checkpoints", type=int, default=None, help="Checkpoints to save (default 15).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option(
+    "--arch", default="gpt2", show_default=True, help="gpt2 | neox (Pythia-style) | neox-seq."
+)
+@friendly
+def train_toy_cmd(
+    out: Path, steps: int | None, checkpoints: int | None, seed: int, arch: str
+) -> None:
+    """Train the toy induction model and save step<N>/ checkpoints.
+
+    A 2-layer, 4-head GPT-2 learns to copy repeated segments; its induction circuit (a
+    previous-token head in layer 0, induction heads in layer 1) forms a few hundred steps in.
+    Checkpoints are log-spaced early, where learning is fast. Writes OUT/step<N>/,
+    OUT/training_log.csv and OUT/toy_config.json.
+
+    \b
+    Examples:
+      circuitatlas train-toy --out runs/toy
+      circuitatlas train-toy --out runs/toy-s2 --seed 2 --steps 3000 --checkpoints 24
+      circuitatlas train-toy --out runs/toy-pythia --arch neox
+    """
+    from circuitatlas.ingest import toy
+
+    log = toy.train_toy(
+        out,
+        steps=steps if steps is not None else toy.DEFAULT_STEPS,
+        checkpoints=checkpoints if checkpoints is not None else toy.DEFAULT_CHECKPOINTS,
+        seed=seed,
+        arch=arch,
+    )
+    last = log.iloc[-1]
+    click.echo(
+        f"trained {int(last['step'])} steps in {last['wall_time_s']:.0f} s; "
+        f"loss on the repeated half {log['icl_loss'].iloc[0]:.2f} → {last['icl_loss']:.2f}; "
+        f"checkpoints in {out}"
+    )
+
+
+@main.command("sweep", context_settings=CONTEXT)
+@click.option(
+    "--model", required=True, help="Local directory of step<N>/ checkpoints, or a hub model id."
+)
+@click.option(
+    "--revisions",
+    default=None,
+    help="step1000,step2000 | 1000:143000:1000 | all | paper (default: every local step).",
+)
+@_sweep_options
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+@friendly
+def sweep_cmd(model: str, revisions: str | None, out: Path, **kw: Any) -> None:
+    """Ablation sweep of every selected checkpoint, written as Parquet frames.
+
+    For each component (input, every head aN.hM, every MLP mN) and each component downstream of
+    it, measures the total effect (ablated in the whole pass) and the direct effect (only the
+    reader's input loses the write) as cosine similarities of outputs, plus each component's
+    effect on the task metric and every head's previous-token and induction scores.
+
+    \b
+    Examples:
+      circuitatlas sweep --model runs/toy --out runs/toy-sweep
+      circuitatlas sweep --model runs/toy --revisions 0:2000:500 --ablation mean --out sw
+      circuitatlas sweep --model EleutherAI/pythia-14m --revisions step1000,step2000 --out sw
+      circuitatlas sweep --model runs/toy --task prompts.jsonl --out sw
+    """
+    from circuitatlas.ingest.pipeline import sweep_run, write_sweep
+
+    result = sweep_run(model, revisions, _settings(**kw))
+    write_sweep(result, out)
+    click.echo(
+        f"swept {len(result.checkpoints)} checkpoints, {len(result.edges)} edges "
+        f"(run {result.run_id}) → {out}"
+    )
+
+
+@main.command("ingest", context_settings=CONTEXT)
+@click.option("--model", default=None, help="Checkpoint directory or hub id to sweep and store.")
+@click.option(
+    "--revisions",
+    default=None,
+    help="step1000,step2000 | 1000:143000:1000 | all | paper (default: every local step).",
+)
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Store the Parquet output of `circuitatlas sweep` instead of sweeping.",
+)
+@_sweep_options
+@store_option
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Take the I-th of every N checkpoints (1-based), so N machines share one run.",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Rows per UNWIND batch (Neo4j).",
+)
+@friendly
+def ingest_cmd(
+    model: str | None,
+    revisions: str | None,
+    from_dir: Path | None,
+    store_url: str | None,
+    shard: str | None,
+    batch_size: int,
+    **kw: Any,
+) -> None:
+    """Sweep a run's checkpoints into the graph store, checkpoint by checkpoint.
+
+    Each checkpoint is written in one transaction, so it is wholly in the store or not at all.
+    The run id comes from the configuration: running the same command again skips what is
+    stored and resumes an interrupted ingest.
+
+    \b
+    Examples:
+      circuitatlas ingest --model runs/toy
+      circuitatlas ingest --model runs/toy --ablation mean --store runs/toy.lbdb
+      circuitatlas ingest --from runs/toy-sweep --store neo4j://localhost:7687
+      circuitatlas ingest --model EleutherAI/pythia-14m --revisions paper --shard 2/4 \\
+          --store neo4j://db.lab:7687
+    """
+    from circuitatlas.store import check_store, open_store
+    from circuitatlas.store.ingest import check_sweep, ingest_plan, ingest_sweep, parse_shard
+
+    if (model is None) == (from_dir is None):
+        raise CircuitAtlasError("ingest: give either --model (sweep now) or --from DIR (a sweep)")
+    part = parse_shard(shard)
+    check_store(store_url)
+    if from_dir is not None:
+        from circuitatlas.ingest.pipeline import read_sweep
+
+        result = read_sweep(from_dir)
+        check_sweep(result, str(from_dir))
+        with open_store(store_url, writable=True, batch_size=batch_size) as store:
+            report = ingest_sweep(store, result, part)
+            counts = store.counts(report.run_id)
+    else:
+        from circuitatlas.ingest.pipeline import plan_run
+
+        assert model is not None
+        plan = plan_run(model, revisions, _settings(**kw))
+        with open_store(store_url, writable=True, batch_size=batch_size) as store:
+            report = ingest_plan(store, plan, part)
+            counts = store.counts(report.run_id)
+    click.echo(report.summary())
+    click.echo(
+        f"stored for run {report.run_id}: {counts['checkpoints']} checkpoints, "
+        f"{counts['components']} components, {counts['edges']} edges"
+    )
