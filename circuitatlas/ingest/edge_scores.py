@@ -9,8 +9,9 @@ log-prob of the scored tokens), next to the sweep's similarity measures:
   *i*'s clean write and everything downstream of *j* is recomputed from *j*'s changed output;
 * ``eap_ig`` (EAP-IG, Hanna et al. 2024): ``Δ_i · ḡ_j``, with ``ḡ_j`` the gradient of the metric
   with respect to *j*'s read averaged over ``m`` runs whose input embedding is interpolated between
-  the clean and the ablated one, ``x_α = x + α Δ_input`` at the midpoints ``α = (k + ½) / m``. One
-  forward and one backward per step give every edge's score at once.
+  the clean and the ablated one, ``x_α = x + α Δ_input`` at the midpoints ``α = (k + ½) / m`` (under
+  zero ablation, midpoints in ``−ln(1 − α)``: see :meth:`EdgeScorer._ig_schedule`). One
+  forward and one backward pass give every edge's score at once.
 
 A *circuit* is a set of edges. In its *circuit run* each reader *j* reads
 ``Σ_{parents i} (o_i^circuit if i→j is in the circuit else a_i) + Σ b_O`` (``o_i^circuit``: *i*'s
@@ -26,6 +27,8 @@ prompts (the bootstrap of the circuit search) averages the same per-prompt value
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -215,33 +218,62 @@ class EdgeScorer:
 
     # -- EAP-IG -------------------------------------------------------------------------------
     def eap_ig(self, steps: int = DEFAULT_IG_STEPS) -> Tensor:
-        """``eap_ig`` of every edge on every prompt, ``[E, N]`` (module docstring)."""
+        """``eap_ig`` of every edge on every prompt, ``[E, N]`` (module docstring).
+
+        The interpolation steps run as the rows of batched passes (as many steps per pass as the
+        row budget holds); the gradient of the metric with respect to the final normalized
+        residual is taken block by block over the vocabulary (``ForwardPieces.log_prob_grads``),
+        so the logits never exist in full, and autograd carries it back through the layers.
+        """
         if steps < 1:
             raise ValueError("EAP-IG needs at least one interpolation step")
         readers = [j for j in range(len(self.comps)) if self.comps[j].kind != "input"]
-        grads: dict[int, Tensor] = {}
         embed = self.clean.resid_pre[0].clone()  # plain tensors: the sweep's are inference ones
         d_input = self.deltas[0].clone()
-        for k in range(steps):
-            alpha = (k + 0.5) / steps
-            for j, g in zip(readers, self._read_grads(embed + alpha * d_input), strict=True):
-                grads[j] = grads[j] + g / steps if j in grads else g / steps
+        schedule = self._ig_schedule(steps, embed)
+        per_pass = max(1, self.rows // self.n)
+        grads: list[Tensor] | None = None
+        for s in range(0, steps, per_pass):
+            part = schedule[s : s + per_pass]
+            x = torch.cat([embed + a * d_input for a, _ in part])
+            weights = torch.tensor([w for _, w in part], device=x.device)
+            got = self._read_grads(x, weights)
+            grads = got if grads is None else [g + h for g, h in zip(grads, got, strict=True)]
+        assert grads is not None
         with torch.inference_mode():
-            deltas = self.deltas
-            g = torch.stack([grads[j] for j in readers])
             pos = {j: r for r, j in enumerate(readers)}
-            src = torch.tensor([i for i, _ in self.pairs], device=deltas.device)
-            dst = torch.tensor([pos[j] for _, j in self.pairs], device=deltas.device)
-            out = torch.empty((self.n_edges, self.n), device=deltas.device)
-            for e in range(0, self.n_edges, 256):  # [e, N, T, d] products, a slice at a time
-                part = slice(e, e + 256)
-                out[part] = (deltas[src[part]] * g[dst[part]]).sum(dim=(-1, -2))
+            src = torch.tensor([i for i, _ in self.pairs], device=self.deltas.device)
+            dst = torch.tensor([pos[j] for _, j in self.pairs], device=self.deltas.device)
+            # Δ_i · ḡ_j for every (source, reader) pair at once, then the edges among them
+            every = torch.einsum("intd,jntd->ijn", self.deltas, torch.stack(grads))
+            return every[src, dst]
+
+    def _ig_schedule(self, steps: int, embed: Tensor) -> list[tuple[float, float]]:
+        """The interpolation points ``α`` and their weights (summing to about 1).
+
+        Midpoints ``α = (k + ½) / m``, each of weight ``1 / m`` — except under zero ablation,
+        where the path ``x_α = (1 − α) x`` shrinks the input towards 0: the first layer norm is
+        scale invariant, so the metric stays flat until ``(1 − α) σ(x)`` nears ``√eps`` and then
+        changes within a sliver of ``α`` that midpoints miss. There the integral is taken over
+        ``u = −ln(1 − α)`` (``dα = (1 − α) du``), midpoints in ``u ∈ [0, U]`` with
+        ``U = ln(max σ(x) / √eps) + 6``, past that sliver for every position.
+        """
+        if self.ablation != "zero":
+            return [((k + 0.5) / steps, 1 / steps) for k in range(steps)]
+        sigma = float(embed.std(dim=-1, correction=0).max())
+        span = max(1.0, math.log(max(sigma, 1e-12) / math.sqrt(self.w.eps)) + 6.0)
+        out = []
+        for k in range(steps):
+            u = (k + 0.5) / steps * span
+            out.append((1.0 - math.exp(-u), math.exp(-u) * span / steps))
         return out
 
-    def _read_grads(self, x: Tensor) -> list[Tensor]:
-        """Gradient of the summed per-prompt metric with respect to every reader's read (heads
-        each their own), in model order of the readers, for the input embedding ``x``."""
+    def _read_grads(self, x: Tensor, weights: Tensor) -> list[Tensor]:
+        """Gradient of the per-prompt metric with respect to every reader's read (heads each
+        their own), for the steps stacked in ``x`` (``[steps · N, T, d]`` input embeddings),
+        summed over the steps with ``weights``: ``[N, T, d]`` per reader, in model order."""
         fp, w = self.fp, self.w
+        reps = x.shape[0] // self.n
         reads: list[Tensor] = []
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
@@ -254,20 +286,27 @@ class EdgeScorer:
                 x = mid + fp.mlp(layer, mlp_read)
             final_read = x.clone()
             reads.append(final_read)
-            metric = task_metric(self._log_probs(fp.final(final_read)), self.mask).sum()
-            got = torch.autograd.grad(metric, reads)
+            normed = fp.final(final_read)
+            got = torch.autograd.grad(normed, reads, grad_outputs=self._metric_grad(normed, reps))
         out = []
         for layer in range(w.n_layers):
             out += [*got[2 * layer].unbind(1), got[2 * layer + 1]]
-        return [*out, got[-1]]
+        w = weights.view(reps, *[1] * got[-1].dim())
+        return [(g.view(reps, self.n, *g.shape[1:]) * w).sum(dim=0) for g in [*out, got[-1]]]
 
-    def _log_probs(self, normed: Tensor) -> Tensor:
-        """Differentiable ``log p(next token)`` at the scored positions (others 0), ``[N, T]``."""
-        rows, cols = self.mask.nonzero(as_tuple=True)
-        logits = self.fp.logits(normed[rows, cols])
-        picked = logits.log_softmax(dim=-1).gather(-1, self.tokens[rows, cols + 1][:, None])
-        zeros = torch.zeros(self.mask.shape, dtype=normed.dtype, device=normed.device)
-        return zeros.index_put((rows, cols), picked[:, 0])
+    def _metric_grad(self, normed: Tensor, reps: int) -> Tensor:
+        """Gradient of the summed per-row task metric with respect to the final normalized
+        residual ``normed`` (``[reps · N, T, d]``): each scored position's ``∇ log p`` divided by
+        its row's number of scored positions, zero elsewhere."""
+        mask = self.mask.repeat(reps, 1)
+        tokens = self.tokens.repeat(reps, 1)
+        rows, cols = mask.nonzero(as_tuple=True)
+        with torch.no_grad():
+            grad = self.fp.log_prob_grads(normed[rows, cols].detach(), tokens[rows, cols + 1])
+            scale = mask.sum(dim=1).to(grad.dtype)[rows, None]
+            out = torch.zeros_like(normed)
+            out[rows, cols] = grad / scale
+        return out
 
     # -- circuits -----------------------------------------------------------------------------
     def faithfulness(self, circuits: Tensor, prompt_weights: Tensor | None = None) -> Tensor:

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from circuitatlas.analytics.analyze import DEFAULT_TAU, analyze
-CIRCUIT_ABLATION = "resample"  # the report drawn from a resample-ablation run
 from circuitatlas.ingest.pipeline import SweepSettings, plan_run
 from circuitatlas.report import write_report
 from circuitatlas.report.figures import KIND_COLOURS
 from circuitatlas.store import open_store
 from circuitatlas.store.ingest import ingest_plan
 
+CIRCUIT_ABLATION = "resample"  # the report is drawn from a resample-ablation run
 LOCAL = ("file:", "data:", "blob:", "about:")
 DRAW_TIMEOUT_MS = 30_000
 
