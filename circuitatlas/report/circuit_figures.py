@@ -38,7 +38,7 @@ from circuitatlas.report.figures import (
     _step_scale_text,
     layout,
     phase_colour,
-    save_png,
+    write_figures,
 )
 
 FAITHFULNESS_COLOUR = SERIES_COLOURS["metric"]
@@ -248,14 +248,4 @@ def write_circuit_figures(data: ReportData, out_dir: str | Path) -> list[FigureF
     circuit); their files, in order."""
     if data.circuits is None:
         return []
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    captions = _captions(data)
-    files = []
-    for name, (title, build) in CIRCUIT_FIGURES.items():
-        path = out / f"{name}.png"
-        fig = build(data)
-        save_png(fig, path)
-        fig.clear()
-        files.append(FigureFile(name, title, captions[name], path))
-    return files
+    return write_figures(data, out_dir, CIRCUIT_FIGURES, _captions(data))

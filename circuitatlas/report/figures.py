@@ -562,13 +562,21 @@ def save_png(fig: Figure, path: Path) -> None:
     fig.savefig(path, dpi=DPI, format="png", metadata=PNG_METADATA)
 
 
-def write_figures(data: ReportData, out_dir: str | Path) -> list[FigureFile]:
-    """Write every figure of ``FIGURES`` as ``out_dir/{name}.png``; their files, in order."""
+def write_figures(
+    data: ReportData,
+    out_dir: str | Path,
+    figures: dict[str, tuple[str, Callable[[ReportData], Figure]]] | None = None,
+    captions: dict[str, str] | None = None,
+) -> list[FigureFile]:
+    """Write every figure of ``figures`` (default ``FIGURES``, with their captions) as
+    ``out_dir/{name}.png``; their files, in order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    captions = _captions(data)
+    if figures is None:
+        figures, captions = FIGURES, _captions(data)
+    assert captions is not None
     files = []
-    for name, (title, build) in FIGURES.items():
+    for name, (title, build) in figures.items():
         path = out / f"{name}.png"
         fig = build(data)
         save_png(fig, path)

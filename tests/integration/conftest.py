@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from circuitatlas.ingest.checkpoints import list_checkpoints, load_checkpoint
+from circuitatlas.ingest.model import weights_from_bridge
+from circuitatlas.ingest.tasks import induction_prompts
 from circuitatlas.ingest.toy import train_toy
 
 # 250 steps: past initialization (biases, norms and attention are no longer at their init values)
@@ -20,6 +23,22 @@ def short_runs(tmp_path_factory) -> dict[str, Path]:
         runs[arch] = root / arch
         train_toy(runs[arch], steps=SHORT_STEPS, checkpoints=2, seed=0, arch=arch, progress=False)
     return runs
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    """Six induction prompts of the short runs' vocabulary: [bos] + 3 tokens + the same 3."""
+    return induction_prompts(6, 7, vocab_size=64, seed=3, bos_token_id=0)
+
+
+@pytest.fixture(scope="module")
+def models(short_runs):
+    """``arch`` → (bridge, weights) of the last checkpoint of each short run."""
+    out = {}
+    for arch, run in short_runs.items():
+        bridge = load_checkpoint(list_checkpoints(str(run))[-1])
+        out[arch] = (bridge, weights_from_bridge(bridge))
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from reference_edges import reference_circuit_metrics, reference_patch_effects
 from scipy.stats import spearmanr
 
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.ingest.checkpoints import list_checkpoints, load_checkpoint
 from circuitatlas.ingest.contract import AUTO_EXACT_EDGES
 from circuitatlas.ingest.edge_scores import (
     EdgeScorer,
@@ -24,9 +23,9 @@ from circuitatlas.ingest.edge_scores import (
     resolve_edge_scores,
     scored_sweep,
 )
-from circuitatlas.ingest.model import ForwardPieces, weights_from_bridge
+from circuitatlas.ingest.model import ForwardPieces
 from circuitatlas.ingest.sweep import ABLATIONS, ablation_delta, sweep_checkpoint
-from circuitatlas.ingest.tasks import induction_prompts, task_metric
+from circuitatlas.ingest.tasks import task_metric
 from circuitatlas.queries.faithfulness import CircuitScorer, ablatable_names
 
 TOL = 1e-5
@@ -36,21 +35,6 @@ IG_STEPS = 1  # the sweep's EAP-IG steps in the scored_sweep test
 parametrize_models = pytest.mark.parametrize(
     ("arch", "ablation"), [(a, b) for a in ARCHS for b in ABLATIONS]
 )
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return induction_prompts(6, 7, vocab_size=64, seed=3, bos_token_id=0)
-
-
-@pytest.fixture(scope="module")
-def models(short_runs):
-    """``arch`` → (bridge, weights) of the last checkpoint of the short run."""
-    out = {}
-    for arch in ARCHS:
-        bridge = load_checkpoint(list_checkpoints(str(short_runs[arch]))[-1])
-        out[arch] = (bridge, weights_from_bridge(bridge))
-    return out
 
 
 class Cached:

@@ -16,28 +16,10 @@ from reference_edges import (
 )
 from reference_sweep import _metric
 
-from circuitatlas.ingest.checkpoints import list_checkpoints, load_checkpoint
-from circuitatlas.ingest.model import weights_from_bridge
 from circuitatlas.ingest.sweep import ABLATIONS, replacement
-from circuitatlas.ingest.tasks import induction_prompts
 
 TOL = 1e-5
 ARCHS = ["gpt2", "neox", "neox-seq"]
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return induction_prompts(6, 7, vocab_size=64, seed=3, bos_token_id=0)
-
-
-@pytest.fixture(scope="module")
-def models(short_runs):
-    """``arch`` → (bridge, weights) of the last checkpoint of the short run."""
-    out = {}
-    for arch in ARCHS:
-        bridge = load_checkpoint(list_checkpoints(str(short_runs[arch]))[-1])
-        out[arch] = (bridge, weights_from_bridge(bridge))
-    return out
 
 
 def clean_metric(bridge, prompts) -> float:

@@ -9,18 +9,12 @@ from circuitatlas.ingest.components import all_components, is_downstream
 from circuitatlas.ingest.head_scores import induction_scores, previous_token_scores
 from circuitatlas.ingest.model import weights_from_bridge
 from circuitatlas.ingest.sweep import ABLATIONS, sweep_checkpoint
-from circuitatlas.ingest.tasks import induction_prompts
 
 TOL = 1e-5
 
 
 def last_checkpoint(run):
     return load_checkpoint(list_checkpoints(str(run))[-1])
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return induction_prompts(6, 7, vocab_size=64, seed=3, bos_token_id=0)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "neox", "neox-seq"])
