@@ -112,8 +112,12 @@ _CIRCUIT_TYPES = {
         "float64",
     ),
 }
-# circuit_create parameters added with edge-level circuits: null when a record lacks them.
-_EDGE_CIRCUIT_PARAMETERS = ("kind", "scores", "target", "edges", "edge_scores", "n_edges")
+# circuit_create parameters of one kind of circuit only (the paths' and the edge circuits'):
+# null when a record lacks them.
+_KIND_CIRCUIT_PARAMETERS = (
+    *("source", "sink", "k", "measure", "tau", "distance", "paths", "strengths"),
+    *("kind", "scores", "target", "edges", "edge_scores", "n_edges"),
+)
 CIRCUIT_EDGE_COLUMNS = ["circuit", "step", "source", "target", "score", "rank"]
 
 
@@ -398,8 +402,9 @@ class StoreBase(ABC):
         """Store circuits in one transaction, each replacing a stored one of its key whole (its
         links and CIRCUIT_EDGE relationships too).
 
-        A circuit is a dict of the ``circuit_create`` parameters (the edge-circuit ones,
-        ``kind`` … ``n_edges``, null when absent) plus ``component_keys`` (the keys of its
+        A circuit is a dict of the ``circuit_create`` parameters (those of one kind of circuit
+        only, the paths' ``source`` … ``strengths`` and the edge circuits' ``kind`` … ``n_edges``,
+        null when absent) plus ``component_keys`` (the keys of its
         components) and ``edge_keys``: for an edge-level circuit a list of
         ``{"source_key", "target_key", "score", "rank"}`` (component keys; empty or absent for a
         paths circuit), each end among ``component_keys``. Scores (``edge_scores`` and each
@@ -474,7 +479,7 @@ def _circuit_parts(
 ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
     """A circuit record as (``circuit_create`` parameters, member keys, CIRCUIT_EDGE rows)."""
     properties = {k: v for k, v in circuit.items() if k not in ("component_keys", "edge_keys")}
-    for name in _EDGE_CIRCUIT_PARAMETERS:
+    for name in _KIND_CIRCUIT_PARAMETERS:
         properties.setdefault(name, None)
     members = list(circuit["component_keys"])
     edge_keys = circuit.get("edge_keys") or []
