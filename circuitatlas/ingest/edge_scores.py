@@ -72,13 +72,15 @@ def scored_sweep(
     check_edge_scores(edge_scores, ig_steps)
     sweeper = Sweeper(weights, prompts, ablation, memory_budget_mb)
     result = sweeper.run()
+    mode = resolve_edge_scores(edge_scores, len(result.edges))
+    if mode == "none":
+        return result
     scorer = EdgeScorer(
         sweeper.fp, sweeper.tokens, sweeper.mask, ablation, sweeper.rows_per_chunk, sweeper.clean
     )
     names = [(scorer.names[i], scorer.names[j]) for i, j in scorer.pairs]
     if names != list(zip(result.edges["source"], result.edges["target"], strict=True)):
         raise RuntimeError("edge scores and sweep rows are in different orders")  # a bug
-    mode = resolve_edge_scores(edge_scores, scorer.n_edges)
     if mode in ("exact", "both"):
         result.edges["patch_effect"] = scorer.patch_effects().mean(dim=1).double().cpu().numpy()
     if mode in ("eap-ig", "both"):
@@ -128,6 +130,9 @@ class EdgeScorer:
         self.names = [c.name for c in self.comps]
         self.pairs = downstream_pairs(self.comps, self.w.parallel)
         self.edge_index = {pair: e for e, pair in enumerate(self.pairs)}
+        self._src = torch.tensor([i for i, _ in self.pairs], device=tokens.device)
+        self._dst = torch.tensor([j for _, j in self.pairs], device=tokens.device)
+        self._ends: Tensor | None = None
         with torch.no_grad():
             self.clean = clean if clean is not None else clean_run(fp, tokens)
             self.clean_metric = self._metric(self.clean.final, 1)  # [N]
@@ -242,11 +247,10 @@ class EdgeScorer:
         assert grads is not None
         with torch.inference_mode():
             pos = {j: r for r, j in enumerate(readers)}
-            src = torch.tensor([i for i, _ in self.pairs], device=self.deltas.device)
             dst = torch.tensor([pos[j] for _, j in self.pairs], device=self.deltas.device)
             # Δ_i · ḡ_j for every (source, reader) pair at once, then the edges among them
             every = torch.einsum("intd,jntd->ijn", self.deltas, torch.stack(grads))
-            return every[src, dst]
+            return every[self._src, dst]
 
     def _ig_schedule(self, steps: int, embed: Tensor) -> list[tuple[float, float]]:
         """The interpolation points ``α`` and their weights (summing to about 1).
@@ -313,16 +317,22 @@ class EdgeScorer:
         """Faithfulness of each circuit (``[C, E]`` booleans), ``[C]``: (circuit − none) ÷
         (every edge − none), metrics averaged over prompts with ``prompt_weights`` (``[N]``,
         summing to 1; default uniform). NaN where every edge and none give the same metric."""
-        if not hasattr(self, "_ends"):
-            ends = torch.ones((2, self.n_edges), dtype=torch.bool)
-            ends[1] = False
-            self._ends = self.circuit_metrics(ends)  # [2, N]: every edge, no edge
+        ends = self.end_metrics()
         w = prompt_weights if prompt_weights is not None else torch.full((self.n,), 1 / self.n)
-        w = w.to(self._ends.device, self._ends.dtype)
-        full, none = self._ends @ w
+        w = w.to(ends.device, ends.dtype)
+        full, none = ends @ w
         metric = self.circuit_metrics(circuits) @ w
         span = full - none
         return (metric - none) / span if span != 0 else torch.full_like(metric, float("nan"))
+
+    def end_metrics(self) -> Tensor:
+        """Metrics of the circuit runs of every edge and of none on every prompt, ``[2, N]``
+        (computed once)."""
+        if self._ends is None:
+            ends = torch.ones((2, self.n_edges), dtype=torch.bool)
+            ends[1] = False
+            self._ends = self.circuit_metrics(ends)
+        return self._ends
 
     def circuit_metrics(self, circuits: Tensor) -> Tensor:
         """Metric of the circuit run of each circuit on every prompt, ``[C, N]``.
@@ -344,9 +354,7 @@ class EdgeScorer:
         fp, w, clean = self.fp, self.w, self.clean
         n_comp, c = len(self.comps), circuits.shape[0]
         gate = torch.zeros((c, n_comp, n_comp), device=circuits.device)
-        src = torch.tensor([i for i, _ in self.pairs], device=circuits.device)
-        dst = torch.tensor([j for _, j in self.pairs], device=circuits.device)
-        gate[:, src, dst] = circuits.float()
+        gate[:, self._src, self._dst] = circuits.float()
         # change[:, i] = o_i(circuit run) − a_i; every read is its all-ablated value plus the
         # gated changes of its parents
         change = torch.zeros((c, n_comp - 1, *clean.resid_pre[0].shape), device=circuits.device)

@@ -14,11 +14,16 @@ From the circuits of consecutive checkpoints (:mod:`circuitatlas.queries.edge_ci
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from circuitatlas.queries.edge_circuits import ARROW, StepCircuit, jaccard
+from circuitatlas.graph.paths import ARROW
+
+if TYPE_CHECKING:
+    from circuitatlas.queries.edge_circuits import StepCircuit
 
 MECHANISM_THRESHOLD = 0.3
 STEP_COLUMNS = [
@@ -69,7 +74,7 @@ def circuit_trajectory(
             }
         )
         previous = edges
-    events = _events(circuits, components, threshold)
+    events = emergence_events({c.step: c.edges for c in circuits}, components, threshold)
     return Trajectory(
         pd.DataFrame(rows, columns=STEP_COLUMNS),
         _spans({c.step: [f"{a}{ARROW}{b}" for a, b in c.edges] for c in circuits}, "edge"),
@@ -79,15 +84,24 @@ def circuit_trajectory(
     )
 
 
+def jaccard(a: set[Any], b: set[Any]) -> float:
+    """|a ∩ b| / |a ∪ b| (1 for two empty sets)."""
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
 def mechanism_edges(
-    circuit: StepCircuit, components: pd.DataFrame, threshold: float = MECHANISM_THRESHOLD
+    step: int,
+    edges: Iterable[tuple[str, str]],
+    components: pd.DataFrame,
+    threshold: float = MECHANISM_THRESHOLD,
 ) -> list[tuple[str, str, float, float]]:
-    """The circuit's mechanism edges with the source's previous-token and the target's induction
-    score (``components``: the run's components, or this step's)."""
-    heads = components[(components["kind"] == "attn_head") & (components["step"] == circuit.step)]
+    """The mechanism edges among ``edges`` (a circuit's at ``step``) with the source's
+    previous-token and the target's induction score (``components``: the run's components)."""
+    heads = components[(components["kind"] == "attn_head") & (components["step"] == step)]
     by_name = heads.set_index("name")
     out = []
-    for a, b in circuit.edges:
+    for a, b in edges:
         if a not in by_name.index or b not in by_name.index:
             continue
         src, dst = by_name.loc[a], by_name.loc[b]
@@ -97,15 +111,19 @@ def mechanism_edges(
     return out
 
 
-def _events(
-    circuits: list[StepCircuit], components: pd.DataFrame, threshold: float
+def emergence_events(
+    circuits: Mapping[int, Iterable[tuple[str, str]]],
+    components: pd.DataFrame,
+    threshold: float = MECHANISM_THRESHOLD,
 ) -> pd.DataFrame:
+    """``EVENT_COLUMNS`` of the circuits' edges by step (module docstring): each mechanism edge
+    of a step's circuit that was not one of the previous step's."""
     rows, previous = [], set()
-    for c in circuits:
-        found = mechanism_edges(c, components, threshold)
+    for step in sorted(circuits):
+        found = mechanism_edges(step, circuits[step], components, threshold)
         for a, b, prev, ind in found:
             if (a, b) not in previous:
-                rows.append([c.step, f"{a}{ARROW}{b}", prev, ind])
+                rows.append([step, f"{a}{ARROW}{b}", prev, ind])
         previous = {(a, b) for a, b, _, _ in found}
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,11 +30,13 @@ import pandas as pd
 import torch
 
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.graph.paths import ARROW
 from circuitatlas.graph.selection import Selection, select_circuit
 from circuitatlas.ingest.components import order_key
 from circuitatlas.ingest.contract import DEFAULT_IG_STEPS
 from circuitatlas.ingest.edge_scores import EdgeScorer
 from circuitatlas.ingest.model import ForwardPieces
+from circuitatlas.queries.circuit_trajectory import jaccard
 from circuitatlas.queries.faithfulness import load_run_checkpoint
 from circuitatlas.store.rows import checkpoint_key
 
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 
 SCORE_KINDS = {"exact": "patch_effect", "eap-ig": "eap_ig"}
 DEFAULT_TARGET = 0.8
-ARROW = "→"
 BOOTSTRAP_SEED = 0
 CIRCUIT_COLUMNS = [
     "step",
@@ -245,8 +247,6 @@ def _circuit(
     same_ablation: bool,
     ig_steps: int,
 ) -> StepCircuit:
-    import time
-
     start = time.perf_counter()
     column = SCORE_KINDS[settings.scores]
     have = stored[column].to_numpy(dtype=float)
@@ -319,11 +319,9 @@ def _mask(edges: tuple[int, ...], n: int) -> torch.Tensor:
 
 def _metrics(scorer: EdgeScorer, sel: Selection) -> tuple[float, float, float]:
     """Mean metric with every edge, with none, and of the circuit run."""
-    masks = torch.zeros((3, scorer.n_edges), dtype=torch.bool)
-    masks[0] = True
-    masks[2, list(sel.edges)] = True
-    clean, none, circuit = scorer.circuit_metrics(masks).mean(dim=1).tolist()
-    return float(clean), float(none), float(circuit)
+    clean, none = scorer.end_metrics().mean(dim=1).tolist()
+    circuit = float(scorer.circuit_metrics(_mask(sel.edges, scorer.n_edges)).mean())
+    return float(clean), float(none), circuit
 
 
 def _stability(
@@ -337,7 +335,7 @@ def _stability(
     for _ in range(settings.bootstrap):
         counts = np.bincount(rng.integers(0, n, n), minlength=n)
         weights = torch.as_tensor(counts / n, dtype=torch.float32)
-        scores = (per_prompt.cpu() @ weights.double().float()).double().numpy()
+        scores = (per_prompt.cpu().double() @ weights.double()).numpy()
 
         def oracle(masks: np.ndarray, w: torch.Tensor = weights) -> np.ndarray:
             return scorer.faithfulness(torch.as_tensor(masks), w).cpu().numpy()
@@ -348,12 +346,6 @@ def _stability(
     return Stability(
         settings.bootstrap, float(np.mean(jaccards)), float(np.mean(faiths)), float(np.std(faiths))
     )
-
-
-def jaccard(a: set[Any], b: set[Any]) -> float:
-    """|a ∩ b| / |a ∪ b| (1 for two empty sets)."""
-    union = a | b
-    return len(a & b) / len(union) if union else 1.0
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:

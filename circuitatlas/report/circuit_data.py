@@ -13,13 +13,12 @@ head with an induction score of at least 0.3 (the scores of the stored component
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from circuitatlas.graph.paths import ARROW
+from circuitatlas.queries.circuit_trajectory import emergence_events
 from circuitatlas.store.base import StoreBase
 
 EDGE_KIND = "edges"
@@ -122,7 +121,7 @@ def gather_circuits(store: StoreBase, run_id: str, components: pd.DataFrame) -> 
     stored = store.circuit_edges(run_id)
     edges = stored[stored["circuit"].isin(set(steps["key"]))]
     edges = edges.sort_values(["step", "rank"], kind="stable")[EDGE_COLUMNS].reset_index(drop=True)
-    emergence, events = _emergence(run_id, steps, edges, components, (scores, target, ablation))
+    emergence, events = _emergence(steps, edges, components)
     return CircuitData(
         scores=str(scores),
         target=float(target),
@@ -136,43 +135,11 @@ def gather_circuits(store: StoreBase, run_id: str, components: pd.DataFrame) -> 
 
 
 def _emergence(
-    run_id: str,
-    steps: pd.DataFrame,
-    edges: pd.DataFrame,
-    components: pd.DataFrame,
-    setting: tuple[Any, Any, Any],
+    steps: pd.DataFrame, edges: pd.DataFrame, components: pd.DataFrame
 ) -> tuple[int | None, pd.DataFrame]:
-    """The emergence step and events of :func:`circuit_trajectory` on the stored circuits."""
-    # imported here: the circuit queries load the model code, which a report without
-    # edge circuits never needs
-    from circuitatlas.queries.circuit_trajectory import circuit_trajectory
-    from circuitatlas.queries.edge_circuits import CircuitSettings, StepCircuit
-
-    scores, target, ablation = setting
-    settings = CircuitSettings(target=float(target), scores=str(scores), ablation=str(ablation))
-    circuits = []
-    for row in steps.itertuples(index=False):
-        at = edges[edges["step"] == row.step]
-        faithfulness = float(row.faithfulness)
-        circuits.append(
-            StepCircuit(
-                run_id=run_id,
-                step=int(row.step),
-                settings=settings,
-                ablation=str(ablation),
-                edges=tuple(zip(at["source"], at["target"], strict=True)),
-                edge_scores=tuple(float(s) for s in at["score"]),
-                faithfulness=faithfulness,
-                reached=not math.isnan(faithfulness) and faithfulness >= float(target),
-                # what the trajectory does not read and the store does not keep
-                prefix=len(at),
-                n_model_edges=len(at),
-                clean_metric=math.nan,
-                ablated_metric=math.nan,
-                circuit_metric=math.nan,
-                scores_from="store",
-                score_correlation=None,
-            )
-        )
-    trajectory = circuit_trajectory(circuits, components)
-    return trajectory.emergence, trajectory.events
+    """The emergence step and events (:func:`emergence_events`) of the stored circuits."""
+    by_step: dict[int, list[tuple[str, str]]] = {int(step): [] for step in steps["step"]}
+    for step, source, target in zip(edges["step"], edges["source"], edges["target"], strict=True):
+        by_step.setdefault(int(step), []).append((source, target))
+    events = emergence_events(by_step, components)
+    return (int(events["step"].min()) if len(events) else None), events

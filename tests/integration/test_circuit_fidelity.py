@@ -74,7 +74,7 @@ def test_the_final_circuit_carries_the_task_by_the_plain_reference(run):
 @pytest.mark.slow
 def test_the_final_circuit_holds_a_previous_token_to_induction_edge(run):
     final = run["circuits"][-1]
-    found = mechanism_edges(final, run["components"])
+    found = mechanism_edges(final.step, final.edges, run["components"])
     layered = [(a, b) for a, b, _, _ in found if a.startswith("a0.") and b.startswith("a1.")]
     assert layered, (final.edge_names, run["components"].query("step == @final.step"))
 
@@ -114,6 +114,6 @@ def test_the_eap_ig_circuit_is_faithful_and_its_scores_are_reported(run):
     assert eap.score_correlation is not None and -1 <= eap.score_correlation <= 1
     print(  # what the note reports: visible with -s
         f"EAP-IG {run['ablation']}: {len(eap.edges)} edges, faithfulness {eap.faithfulness:.3f}, "
-        f"mechanism edges {len(mechanism_edges(eap, run['components']))}, "
+        f"mechanism edges {len(mechanism_edges(eap.step, eap.edges, run['components']))}, "
         f"Spearman with patch_effect {eap.score_correlation:.2f}"
     )
