@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	# torch first, pinned, so nothing later pulls another build: a local CPU wheel where pip
 	# finds one; else PyPI's default build (CUDA 13, about 4.7 GB and 2 min to install)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,ray]'
 	touch $(STAMP)
 
 $(CYPHER_LINT): tools/cypher-lint/package.json tools/cypher-lint/package-lock.json

@@ -64,7 +64,7 @@ def shard_steps(steps: list[int], shard: tuple[int, int]) -> list[int]:
     return steps[i - 1 :: n]
 
 
-def _start(
+def start_report(
     store: StoreBase, run: RunRecord, shard: tuple[int, int]
 ) -> tuple[IngestReport, list[int]]:
     """The report so far (this shard's stored steps skipped) and the steps left to write."""
@@ -81,7 +81,7 @@ def ingest_plan(
     from tqdm.auto import tqdm
 
     run = RunRecord.from_config(plan.config)
-    report, steps = _start(store, run, shard)
+    report, steps = start_report(store, run, shard)
     todo = [r for r in plan.refs if r.step in set(steps)]
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
         for frames in sweep_checkpoints(plan, todo, progress=False):
@@ -138,7 +138,7 @@ def ingest_sweep(
     from tqdm.auto import tqdm
 
     run = RunRecord.from_config(result.config)
-    report, todo = _start(store, run, shard)
+    report, todo = start_report(store, run, shard)
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
 
         def flush(batch: list[CheckpointFrames]) -> None:
