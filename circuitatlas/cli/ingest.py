@@ -199,6 +199,30 @@ def sweep_cmd(model: str, revisions: str | None, out: Path, **kw: Any) -> None:
     show_default=True,
     help="Rows per UNWIND batch (Neo4j).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Sweep one Ray task per checkpoint: alone, on a local cluster; with HOST:PORT (or "
+    "ray://HOST:PORT, auto) on that cluster. Needs the [ray] extra.",
+)
+@click.option(
+    "--ray-cpus-per-task",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="CPUs each task takes when the cluster has no GPUs (with GPUs: one GPU each).",
+)
+@click.option(
+    "--ray-retries",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Times a task is retried when its worker or node dies.",
+)
 @friendly
 def ingest_cmd(
     model: str | None,
@@ -207,6 +231,9 @@ def ingest_cmd(
     store_url: str | None,
     shard: str | None,
     batch_size: int,
+    ray_address: str | None,
+    ray_cpus_per_task: float,
+    ray_retries: int,
     **kw: Any,
 ) -> None:
     """Sweep a run's checkpoints into the graph store, checkpoint by checkpoint.
@@ -215,6 +242,9 @@ def ingest_cmd(
     The run id comes from the configuration: running the same command again skips what is
     stored and resumes an interrupted ingest.
 
+    With --ray each checkpoint is one Ray task: with Neo4j the worker writes it, with the
+    embedded store the worker sends its frames back and this process writes them.
+
     \b
     Examples:
       circuitatlas ingest --model runs/toy
@@ -222,14 +252,34 @@ def ingest_cmd(
       circuitatlas ingest --from runs/toy-sweep --store neo4j://localhost:7687
       circuitatlas ingest --model EleutherAI/pythia-14m --revisions paper --shard 2/4 \\
           --store neo4j://db.lab:7687
+      circuitatlas ingest --model runs/toy --ray
+      circuitatlas ingest --model EleutherAI/pythia-1.4b --revisions all \\
+          --ray head.lab:6379 --store neo4j://db.lab:7687
     """
     from circuitatlas.store import check_store, open_store
     from circuitatlas.store.ingest import check_sweep, ingest_plan, ingest_sweep, parse_shard
 
     if (model is None) == (from_dir is None):
         raise CircuitAtlasError("ingest: give either --model (sweep now) or --from DIR (a sweep)")
+    if ray_address is not None and from_dir is not None:
+        raise CircuitAtlasError(
+            "--ray with --from: a read sweep needs no workers; leave --ray out to store it"
+        )
     part = parse_shard(shard)
     check_store(store_url)
+    if ray_address is not None:
+        _ingest_ray(
+            model,
+            revisions,
+            store_url,
+            part,
+            batch_size,
+            ray_address,
+            ray_cpus_per_task,
+            ray_retries,
+            kw,
+        )
+        return
     if from_dir is not None:
         from circuitatlas.ingest.pipeline import read_sweep
 
@@ -251,3 +301,47 @@ def ingest_cmd(
         f"stored for run {report.run_id}: {counts['checkpoints']} checkpoints, "
         f"{counts['components']} components, {counts['edges']} edges"
     )
+
+
+def _ingest_ray(
+    model: str | None,
+    revisions: str | None,
+    store_url: str | None,
+    part: tuple[int, int],
+    batch_size: int,
+    address: str,
+    cpus_per_task: float,
+    retries: int,
+    kw: dict[str, Any],
+) -> None:
+    """``ingest --ray``: plan here, sweep on the cluster, print where each checkpoint ran."""
+    from circuitatlas.ingest.pipeline import plan_run
+    from circuitatlas.store import default_store_url, open_store
+    from circuitatlas.store.ray_ingest import LOCAL, RaySettings, import_ray, ingest_ray
+
+    import_ray()  # before the plan loads a checkpoint: a missing extra fails at once
+    settings = RaySettings(address, cpus_per_task, retries)
+    url = store_url or default_store_url()
+    assert model is not None
+    plan = plan_run(model, revisions, _settings(**kw))
+    with open_store(url, writable=True, batch_size=batch_size) as store:
+        if store.dialect != "neo4j" and address != LOCAL:
+            click.echo(
+                f"note: the embedded store {store.url} is a file on this machine: the workers "
+                f"send their frames back and this process writes them",
+                err=True,
+            )
+        report = ingest_ray(store, plan, settings, url, part)
+        counts = store.counts(report.run_id)
+    if report.workers:
+        click.echo(f"swept on {report.workers}")
+    for line in report.where():
+        click.echo(f"  {line}")
+    click.echo(report.summary())
+    click.echo(
+        f"stored for run {report.run_id}: {counts['checkpoints']} checkpoints, "
+        f"{counts['components']} components, {counts['edges']} edges"
+    )
+    failure = report.failure()
+    if failure is not None:
+        raise failure

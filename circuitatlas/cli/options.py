@@ -28,8 +28,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as e:
+            click.echo(f"interrupted: {e}" if str(e) else "interrupted", err=True)
             sys.exit(130)
         except Exception as e:
             if debug:
