@@ -317,9 +317,16 @@ def _ingest_ray(
     """``ingest --ray``: plan here, sweep on the cluster, print where each checkpoint ran."""
     from circuitatlas.ingest.pipeline import plan_run
     from circuitatlas.store import default_store_url, open_store
-    from circuitatlas.store.ray_ingest import LOCAL, RaySettings, import_ray, ingest_ray
+    from circuitatlas.store.ray_ingest import (
+        LOCAL,
+        RaySettings,
+        check_reachable,
+        import_ray,
+        ingest_ray,
+    )
 
-    import_ray()  # before the plan loads a checkpoint: a missing extra fails at once
+    import_ray()  # before the plan loads a checkpoint: a missing extra fails at once,
+    check_reachable(address)  # and so does an address nothing listens at
     settings = RaySettings(address, cpus_per_task, retries)
     url = store_url or default_store_url()
     assert model is not None

@@ -19,10 +19,12 @@ checkpoints in the store.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +41,7 @@ INSTALL_RAY = "pip install 'circuitatlas[ray]'"
 LOCAL = "local"  # the --ray value that starts a local cluster
 CONNECT_TIMEOUT_S = 3.0
 LOCAL_OBJECT_STORE_BYTES = 1 << 30  # a local cluster's object store: frames are megabytes
+WAIT_S = 0.5  # the driver wakes this often, so that Ctrl-C is seen at once
 _NEO4J_ENV = ("NEO4J_USERNAME", "NEO4J_PASSWORD", "NEO4J_DATABASE")
 
 
@@ -159,11 +162,19 @@ def start_cluster(ray: Any, settings: RaySettings) -> str:
     else:
         kwargs = {k: v for k, v in kwargs.items() if k != "include_dashboard"}
     try:
-        ray.init(address=None if local else address, **kwargs)
+        with _quiet_stderr():  # Ray's core logs each failed try to join; the error says it once
+            ray.init(address=None if local else address, **kwargs)
+    except ray.exceptions.AuthenticationError:
+        raise CircuitAtlasError(
+            f"--ray {address}: the cluster asks for its token; give this process the one its "
+            f"nodes use (RAY_AUTH_MODE=token with RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+            f"~/.ray/auth_token)"
+        ) from None
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise CircuitAtlasError(
-            f"--ray {address}: cannot join the Ray cluster ({_first_line(e)}); start its head with "
-            f"`ray start --head` there, or leave the address out for a local cluster"
+            f"--ray {address}: cannot join the Ray cluster ({_first_line(e)}); is its head "
+            f"running there (`ray start --head`), and, if its nodes use token authentication, "
+            f"does this process have their token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN)?"
         ) from None
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     total = ray.cluster_resources()
@@ -175,7 +186,7 @@ def start_cluster(ray: Any, settings: RaySettings) -> str:
 
 def check_reachable(address: str | None) -> None:
     """Fail in seconds, with one line, when nothing listens at a ``host:port`` address."""
-    if address is None or address == "auto":
+    if address in (None, LOCAL, "auto"):
         return
     hostport = address.removeprefix("ray://")
     host, sep, port = hostport.rpartition(":")
@@ -276,14 +287,19 @@ def _run_tasks(
     with tqdm(total=len(pending), desc="ingest", unit="ckpt", disable=not progress) as bar:
         try:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
+                if not ready:
+                    continue
                 step = pending.pop(ready[0])
                 _finish(ray, ready[0], step, store, run, report)
                 bar.set_postfix_str(f"step {step}")
                 bar.update()
         except KeyboardInterrupt:
+            # not force=True: killing workers while their replies arrive trips an internal
+            # check of Ray 2.60's driver (it aborts); a KeyboardInterrupt in the task is enough,
+            # and a write it interrupts is a transaction never committed
             for ref in pending:
-                ray.cancel(ref, force=True)
+                ray.cancel(ref)
             raise KeyboardInterrupt(
                 f"{len(report.written)} checkpoints stored, {len(pending)} cancelled; run the "
                 f"same command again to resume"
@@ -312,15 +328,21 @@ def _finish(
         wrote = done.wrote
     (report.written if wrote else report.skipped).append(step)
     report.placements.append(
-        Placement(step, done.node, done.pid, done.device, done.sweep_s, write_s)
+        Placement(step, _node_name(ray, done.node), done.pid, done.device, done.sweep_s, write_s)
     )
+
+
+def _node_name(ray: Any, node_id: str) -> str:
+    """A node in words: its address and the first 8 hex digits of its id."""
+    address = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), "?")
+    return f"{address}/{node_id[:8]}"
 
 
 @dataclass
 class _Done:
     """What a task sends back."""
 
-    node: str
+    node: str  # the node's id
     pid: int
     device: str
     sweep_s: float
@@ -334,8 +356,7 @@ def _sweep_task(plan: RunPlan, ref: CheckpointRef, run: RunRecord, target: _Targ
     its frames."""
     import ray
 
-    context = ray.get_runtime_context()
-    node = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:8]}"
+    node = ray.get_runtime_context().get_node_id()
     device = resolve_device(plan.settings.device)
     start = time.perf_counter()
     frames = next(sweep_checkpoints(replace(plan, device=device), [ref], progress=False))
@@ -349,6 +370,20 @@ def _sweep_task(plan: RunPlan, ref: CheckpointRef, run: RunRecord, target: _Targ
     with open_store(target.url, writable=True, batch_size=target.batch_size) as store:
         wrote = store.write_checkpoint(run, frames)
     return _Done(node, os.getpid(), device, sweep_s, time.perf_counter() - start, wrote, None)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send what is written to file descriptor 2 (C++ logs included) nowhere, for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _first_line(e: BaseException) -> str:

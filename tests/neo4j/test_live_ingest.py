@@ -10,17 +10,13 @@ arithmetic on them, so nothing may differ (the order of rows may: frames are sor
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_process import Ingested, circuitatlas, circuitatlas_process, finish
 from store_dump import dump_neo4j, without_created_at
 
 from circuitatlas.ingest.pipeline import SweepResult, write_sweep
@@ -33,7 +29,6 @@ from circuitatlas.store.rows import RunRecord
 # a tiny real run: 4 checkpoints of the toy model after 20 training steps, swept on 4 prompts
 TOY_STEPS, TOY_CHECKPOINTS = 20, 4
 SWEEP_OPTIONS = ("--prompts", "4", "--seq-len", "9", "--device", "cpu")
-_SUMMARY = re.compile(r"^run (\w+): wrote (\d+) checkpoints, skipped (\d+) already stored", re.M)
 # names a statement built by formatting would break: quotes, backslashes, keywords, unicode
 HARD_NAMES = {
     "a0.h0": 'it\'s "quoted" \\ back\\slash',
@@ -47,43 +42,6 @@ WRITES = {
     "DELETE": "MATCH (c:Component {run_id: $run_id}) DETACH DELETE c",
     "MERGE": "MERGE (r:Run {run_id: $run_id}) SET r.model = 'x'",
 }
-
-
-def circuitatlas_process(*args: str) -> subprocess.Popen[str]:
-    """Start ``circuitatlas ARGS`` (the environment's NEO4J_* included, no progress bars)."""
-    env = {**os.environ, "TQDM_DISABLE": "1"}
-    command = [sys.executable, "-m", "circuitatlas.cli", *args]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    """Wait for a started command; its exit status and output."""
-    stdout, stderr = process.communicate(timeout=300)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
-def circuitatlas(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``circuitatlas ARGS`` to the end, whatever its exit status."""
-    return finish(circuitatlas_process(*args))
-
-
-@dataclass(frozen=True)
-class Ingested:
-    """What one ``circuitatlas ingest`` reported."""
-
-    run_id: str
-    written: int
-    skipped: int
-
-    @classmethod
-    def of(cls, done: subprocess.CompletedProcess[str]) -> Ingested:
-        """Parse a finished ingest's summary line (it must have succeeded)."""
-        assert done.returncode == 0, done.stderr
-        match = _SUMMARY.search(done.stdout)
-        assert match, done.stdout
-        return cls(match.group(1), int(match.group(2)), int(match.group(3)))
 
 
 def ingest(store: str, *source: str) -> Ingested:
