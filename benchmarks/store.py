@@ -1,4 +1,4 @@
-"""Benchmark: edges per second into the embedded LadybugDB store, ours against one row a statement.
+"""Benchmark: edges per second into the stores, ours against the store alone and a row a statement.
 
 Two scenarios, measured side by side in one run, on synthetic sweep output (seeded random values
 in exactly the frames ``circuitatlas sweep`` writes, wrapped in a ``SweepResult`` whose
@@ -15,6 +15,12 @@ Variants:
   the real ingest path (validation, keyed rows, Arrow tables, ``COPY`` per table, ``NEXT`` links,
   one transaction per batch of ≤ ``--batch-edges`` edges, default ``DEFAULT_BATCH_EDGES``). The
   time covers all of it; each of ``--repeats`` ingests goes into a fresh store and the best counts.
+* **limit**: the store alone, the most ours could reach: the same transactions through the
+  backend's own writer (``_write_batch``) with their rows built beforehand (``prepare_batch``,
+  one ``BatchRows`` per transaction, outside the timing), into a fresh store; the time covers
+  open, the statements, ``COPY`` (embedded) or ``UNWIND`` batches and the driver's encoding
+  (Neo4j), the commits and close. Ours ÷ limit is how much of the store's speed our
+  validation and row building leave. ``--no-limit`` skips it.
 * **per row**: the naive way, on a fresh ``ladybug.Database`` with the project's own schema
   (``cypher/ladybug/schema.cypher``): per checkpoint, in one transaction, one parameterized
   statement per Run, Checkpoint (with its ``HAS_CHECKPOINT``), Component (with its
@@ -25,13 +31,21 @@ Variants:
   whole scenario is extrapolated from the measured parts: per checkpoint (the node and ``NEXT``
   statements, the commit) times checkpoints, plus per edge times edges, plus the close.
 
+With ``NEO4J_URI`` set (and no ``--no-neo4j``), each scenario is written into that Neo4j too,
+under run ids of its own (deleted afterwards, the deletion timed apart): ours (``ingest_sweep``;
+Neo4j splits a batch in transactions of ≤ ``MAX_TRANSACTION_EDGES`` edges), its limit, and the
+per-row way (one explicit transaction per checkpoint, one ``tx.run`` a row, on the subsets of
+``--neo4j-per-row-checkpoints-a`` / ``--neo4j-per-row-edges-b``). Each backend gets a table.
+
 After the first timed ingest, ours is checked: the store is reopened read-only,
 ``store.counts(run_id)`` must equal what was written, and the edges read back for one step
 (``store.edges(run_id, step)``) must equal that step's input frame (sorted by source, target;
 ``allclose`` with ``rtol=0``).
 
 Progress goes to stderr; the table and, last, one line of ``key=value`` pairs to stdout
-(``edges_per_s`` and ``speedup_vs_per_row`` are the smaller of the two scenarios'; ``check=ok``
+(``edges_per_s`` and ``speedup_vs_per_row`` are the smaller of the two scenarios', then per
+scenario ``edges_per_s_*``, ``limit_edges_per_s_*``, ``per_row_edges_per_s_*`` and the same with
+``neo4j_`` in front; ``check=ok``
 or ``failed``, and the exit status is 1 when the check failed).
 
     python benchmarks/store.py                       # both scenarios, default sizes
@@ -66,9 +80,16 @@ from circuitatlas.ingest.pipeline import SweepResult, run_id_of
 from circuitatlas.ingest.sweep import COMPONENT_COLUMNS, EDGE_COLUMNS
 from circuitatlas.ingest.tasks import induction_prompts
 from circuitatlas.store import open_store
-from circuitatlas.store.ingest import DEFAULT_BATCH_EDGES, ingest_sweep
-from circuitatlas.store.neo4j import redact
-from circuitatlas.store.rows import EDGE_PROPERTIES, RunRecord, checkpoint_key, edge_batches
+from circuitatlas.store.ingest import DEFAULT_BATCH_EDGES, ingest_sweep, sweep_frames
+from circuitatlas.store.neo4j import MAX_TRANSACTION_EDGES, redact
+from circuitatlas.store.rows import (
+    EDGE_PROPERTIES,
+    BatchRows,
+    RunRecord,
+    checkpoint_key,
+    edge_batches,
+    prepare_batch,
+)
 from circuitatlas.store.statements import statements
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -198,6 +219,7 @@ class Row:
     edges: int
     ours: Ours
     rate: float  # ours, edges/s
+    limit_rate: float | None  # the store alone (rows built beforehand); None when not timed
     per_row_rate: float | None  # extrapolated; None when not timed
     subset: str
 
@@ -230,6 +252,65 @@ def timed_ingest(result: SweepResult, target: Path | str, batch_edges: int, labe
         raise SystemExit(f"ours wrote {len(report.written)} of {len(result.checkpoints)} steps")
     log(f"  {label}: {took:.2f} s ({len(result.edges) / took:,.0f} edges/s)")
     return took
+
+
+@dataclass
+class Prebuilt:
+    """A prepared batch whose rows were built beforehand (one ``BatchRows`` per transaction):
+    writing it times the store alone, our validation and row building left out."""
+
+    part_rows: list[BatchRows]
+
+    def parts(self, max_edges: int) -> list[Prebuilt]:
+        return [Prebuilt([rows]) for rows in self.part_rows]
+
+    def rows(self, stored: list[int]) -> BatchRows:
+        (rows,) = self.part_rows
+        return rows
+
+
+def prebuilt(result: SweepResult, batch_edges: int, part_edges: int) -> list[Prebuilt]:
+    """``ingest_sweep``'s batches of ``result`` (each split in transactions of ≤ ``part_edges``
+    edges, as the backend splits it) with their rows built, each given the steps before it."""
+    run = RunRecord.from_config(result.config)
+    frames = sweep_frames(result, list(run.planned_steps))
+    batches, stored = [], []
+    for batch in edge_batches(frames, lambda f: len(f.edges), batch_edges):
+        parts = []
+        for part in prepare_batch(run.run_id, batch).parts(part_edges):
+            rows = part.rows(stored)
+            parts.append(rows)
+            stored += [int(s) for s in rows.checkpoints.step]
+        batches.append(Prebuilt(parts))
+    return batches
+
+
+def run_limit(result: SweepResult, where: Path | str, batch_edges: int, part_edges: int) -> float:
+    """Seconds of open + the writes of ``result``'s prebuilt rows + close into ``where`` (a fresh
+    store, or a Neo4j URL with a run of its own): what the store itself takes."""
+    run = RunRecord.from_config(result.config)
+    batches = prebuilt(result, batch_edges, part_edges)
+    start = time.perf_counter()
+    store = open_store(where, writable=True)
+    written = sum(store._write_batch(run, batch) for batch in batches)
+    store.close()
+    took = time.perf_counter() - start
+    if written != len(result.checkpoints):
+        raise SystemExit(f"limit: wrote {written} of {len(result.checkpoints)} steps")
+    log(
+        f"  store alone (rows built beforehand): {took:.2f} s "
+        f"({len(result.edges) / took:,.0f} edges/s)"
+    )
+    return took
+
+
+def embedded_limit(result: SweepResult, directory: Path, batch_edges: int) -> float:
+    """:func:`run_limit` into a fresh embedded store in ``directory`` (removed after)."""
+    directory.mkdir(parents=True)
+    try:
+        return run_limit(result, directory / "limit.lbdb", batch_edges, batch_edges)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def check_ours(result: SweepResult, path: Path | str) -> list[str]:
@@ -553,7 +634,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed ingests of ours, best counts (default 3)"
     )
-    parser.add_argument("--no-per-row", action="store_true", help="time ours only")
+    parser.add_argument("--no-per-row", action="store_true", help="no per-row baseline")
+    parser.add_argument(
+        "--no-limit",
+        action="store_true",
+        help="no store-alone limit (the same writes with the rows built beforehand)",
+    )
     parser.add_argument(
         "--no-neo4j", action="store_true", help="the embedded store only (also without NEO4J_URI)"
     )
@@ -626,9 +712,24 @@ def main(argv: list[str] | None = None) -> int:
                     return run_per_row(result, tmp / f"{result.run_id}-per-row.lbdb", n, m)
 
                 per_row_run = None if args.no_per_row else embedded_per_row
+                limit_s = None
+                if not args.no_limit:
+                    limit_s = min(
+                        embedded_limit(result, tmp / f"limit-{name}-{i}", args.batch_edges)
+                        for i in range(args.repeats)
+                    )
                 rows.append(
                     measured(
-                        "embedded", s, result, ours, args, per_row_run, n_sub, max_edges, keys, ""
+                        "embedded",
+                        s,
+                        result,
+                        (ours, limit_s),
+                        args,
+                        per_row_run,
+                        n_sub,
+                        max_edges,
+                        keys,
+                        "",
                     )
                 )
                 if url is None:
@@ -646,12 +747,21 @@ def main(argv: list[str] | None = None) -> int:
                     run_ids.append(mine.run_id)
                     return run_per_row_neo4j(mine, url, n, m)
 
+                limit_s = None
+                if not args.no_limit:
+                    limits = []
+                    for _ in range(args.neo4j_repeats):
+                        mine = own_run(result, "limit-" + uuid.uuid4().hex[:8])
+                        run_ids.append(mine.run_id)  # deleted at the end, untimed
+                        part = MAX_TRANSACTION_EDGES
+                        limits.append(run_limit(mine, url, args.batch_edges, part))
+                    limit_s = min(limits)
                 neo4j_rows.append(
                     measured(
                         "neo4j",
                         s,
                         result,
-                        ours,
+                        (ours, limit_s),
                         args,
                         None if args.no_per_row else neo4j_per_row,
                         n_sub,
@@ -668,9 +778,11 @@ def main(argv: list[str] | None = None) -> int:
         print_table(f"Neo4j at {redact(url or '')} (the same run)", neo4j_rows)
     print(
         f"ours: open_store + ingest_sweep + close into a fresh store (Neo4j: a new run), timed "
-        f"whole, best of {args.repeats} (Neo4j {args.neo4j_repeats}). per row: one Cypher "
-        "statement a row, timed on the subset shown and extrapolated to the scenario (per "
-        "checkpoint: nodes, NEXT, commit; per edge; close)."
+        f"whole, best of {args.repeats} (Neo4j {args.neo4j_repeats}). limit: the store alone, "
+        "the same transactions with their rows built beforehand (open, statements, COPY or "
+        "UNWIND, commit, close; validation and row building left out); of limit: ours ÷ limit. "
+        "per row: one Cypher statement a row, timed on the subset shown and extrapolated to "
+        "the scenario (per checkpoint: nodes, NEXT, commit; per edge; close)."
     )
     failed = [
         f"{backend} {r.scenario.name.upper()}: {p}"
@@ -712,7 +824,7 @@ def measured(
     backend: str,
     s: Scenario,
     result: SweepResult,
-    ours: Ours,
+    timed: tuple[Ours, float | None],
     args: argparse.Namespace,
     per_row_run: Callable[[int, int], PerRow] | None,
     n_sub: int,
@@ -720,10 +832,13 @@ def measured(
     keys: dict[str, str],
     prefix: str,
 ) -> Row:
-    """One backend's row of a scenario: ours' rate, the per-row way's extrapolated rate; their
-    ``key=value`` pairs added to ``keys`` (names with ``prefix``)."""
+    """One backend's row of a scenario: ours' rate, the store alone's (``timed``: ours and the
+    limit's seconds), the per-row way's extrapolated rate; their ``key=value`` pairs added to
+    ``keys`` (names with ``prefix``)."""
+    ours, limit_s = timed
     n_ckpt, n_edges = len(result.checkpoints), len(result.edges)
     rate = ours.edges / ours.best
+    limit_rate = n_edges / limit_s if limit_s else None
     log(
         f"[{s.name}] {backend} ours: best {ours.best:.2f} s, median "
         f"{statistics.median(ours.seconds):.2f} s, {rate:,.0f} edges/s "
@@ -740,9 +855,11 @@ def measured(
             f"{timing.measured_s:.2f} s; extrapolated to all {n_edges:,} edges: "
             f"{estimate:,.1f} s, {per_row_rate:,.0f} edges/s"
         )
-    row = Row(s, n_ckpt, n_edges // n_ckpt, n_edges, ours, rate, per_row_rate, subset)
+    row = Row(s, n_ckpt, n_edges // n_ckpt, n_edges, ours, rate, limit_rate, per_row_rate, subset)
     keys[f"{prefix}edges_per_s_{s.label}"] = f"{rate:.0f}"
     keys[f"{prefix}ours_s_{s.label}"] = f"{ours.best:.3f}"
+    if limit_rate is not None:
+        keys[f"{prefix}limit_edges_per_s_{s.label}"] = f"{limit_rate:.0f}"
     if row.per_row_rate is not None and row.speedup is not None:
         keys[f"{prefix}per_row_edges_per_s_{s.label}"] = f"{row.per_row_rate:.0f}"
         keys[f"{prefix}speedup_vs_per_row_{s.label}"] = f"{row.speedup:.1f}"
@@ -750,21 +867,24 @@ def measured(
 
 
 def print_table(title: str, rows: list[Row]) -> None:
-    """The scenarios of one backend as a table."""
+    """The scenarios of one backend as a table: ours, the store alone, the per-row way."""
     header = (
         f"{'scenario':<10}{'ckpts':>6}{'edges/ckpt':>11}{'edges':>11}{'ours s':>9}"
-        f"{'ours edges/s':>14}{'per-row edges/s':>17}{'speedup':>9}  per-row subset"
+        f"{'ours edges/s':>14}{'limit edges/s':>15}{'of limit':>9}{'per-row edges/s':>17}"
+        f"{'speedup':>9}  per-row subset"
     )
     print(title)
     print(header)
     print("-" * len(header))
     for r in rows:
+        limit = f"{r.limit_rate:,.0f}" if r.limit_rate is not None else "-"
+        share = f"{r.rate / r.limit_rate:.0%}" if r.limit_rate is not None else "-"
         per_row = f"{r.per_row_rate:,.0f}" if r.per_row_rate is not None else "-"
         speedup = f"{r.speedup:.1f}" if r.speedup is not None else "-"
         print(
             f"{r.scenario.name.upper() + ' ' + r.scenario.label:<10}{r.n_checkpoints:>6}"
             f"{r.per_checkpoint:>11,}{r.edges:>11,}{r.ours.best:>9.2f}{r.rate:>14,.0f}"
-            f"{per_row:>17}{speedup:>9}  {r.subset}"
+            f"{limit:>15}{share:>9}{per_row:>17}{speedup:>9}  {r.subset}"
         )
     print()
 

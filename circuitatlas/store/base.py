@@ -43,17 +43,23 @@ from circuitatlas.graph.paths import (
 )
 from circuitatlas.ingest.contract import CheckpointFrames
 from circuitatlas.store.analysis_rows import AnalysisRows
+from circuitatlas.store.circuit_rows import (
+    CIRCUIT_COLUMNS,  # noqa: F401 (re-exported: the column order of circuits())
+    CIRCUIT_EDGE_COLUMNS,
+    circuit_frame,
+    circuit_parts,
+    node_frame,
+)
 from circuitatlas.store.rows import (
     CHECKPOINT_COLUMNS,
     COMPONENT_FRAME_COLUMNS,
     EDGE_FRAME_COLUMNS,
     EDGE_PROPERTIES,
     BatchRows,
-    CheckpointRows,
+    PreparedBatch,
     RunRecord,
-    batch_rows,
     checkpoint_key,
-    checkpoint_rows,
+    prepare_batch,
 )
 
 SCHEMA_NAME = "circuitatlas"
@@ -73,52 +79,6 @@ RUN_COLUMNS = [
     "version",
 ]
 _KIND_ORDER = {"input": 0, "attn_head": 1, "mlp": 2, "logits": 3}
-# Node properties that are storage details, not data: left out of the frames.
-_HIDDEN = {"key", "run_id"}
-# A circuit's properties in the schema's order (circuit_create; ``run_id`` left out): a "paths"
-# circuit has null edge properties (scores … n_edges), an "edges" one null path properties
-# (source … strengths). ``key`` names the circuit in ``circuit_edges``.
-CIRCUIT_COLUMNS = [
-    "key",
-    "step",
-    "source",
-    "sink",
-    "k",
-    "measure",
-    "tau",
-    "distance",
-    "components",
-    "paths",
-    "strengths",
-    "n_components",
-    "faithfulness",
-    "ablation",
-    "clean_metric",
-    "circuit_metric",
-    "ablated_metric",
-    "created_at",
-    "kind",
-    "scores",
-    "target",
-    "edges",
-    "edge_scores",
-    "n_edges",
-]
-_CIRCUIT_TYPES = {
-    "step": "int64",
-    **dict.fromkeys(["k", "n_components", "n_edges"], "Int64"),
-    **dict.fromkeys(
-        ["tau", "faithfulness", "clean_metric", "circuit_metric", "ablated_metric", "target"],
-        "float64",
-    ),
-}
-# circuit_create parameters of one kind of circuit only (the paths' and the edge circuits'):
-# null when a record lacks them.
-_KIND_CIRCUIT_PARAMETERS = (
-    *("source", "sink", "k", "measure", "tau", "distance", "paths", "strengths"),
-    *("kind", "scores", "target", "edges", "edge_scores", "n_edges"),
-)
-CIRCUIT_EDGE_COLUMNS = ["circuit", "step", "source", "target", "score", "rank"]
 
 
 class AlreadyStored(Exception):
@@ -170,7 +130,7 @@ class StoreBase(ABC):
     """Reads and the write protocol shared by both backends.
 
     A backend provides ``_read`` (run a named read statement, rows as a frame or dicts) and
-    ``_write_rows`` (one checkpoint in one transaction); the rest is here, once.
+    ``_write_batch`` (a prepared batch of checkpoints in one transaction); the rest is here, once.
     """
 
     dialect: str
@@ -182,7 +142,7 @@ class StoreBase(ABC):
         """Run the named read statement; its rows as a frame (columns as the statement names)."""
 
     @abstractmethod
-    def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
+    def _write_batch(self, run: RunRecord, batch: PreparedBatch) -> int:
         """In one transaction, :meth:`_write_statements` with the backend's bulk writer."""
 
     @abstractmethod
@@ -216,16 +176,18 @@ class StoreBase(ABC):
     def write_checkpoints(self, run: RunRecord, batch: list[CheckpointFrames]) -> int:
         """Validate, then write ``batch`` in one transaction; returns how many were new.
 
-        Checkpoints already stored are skipped, so writing the same batch again changes nothing.
+        The whole batch is validated and keyed first (:func:`prepare_batch`), so bad input raises
+        before anything is written. Checkpoints already stored are skipped, so writing the same
+        batch again changes nothing.
         """
-        return self._write_batch(run, [checkpoint_rows(run.run_id, f) for f in batch])
+        return self._write_batch(run, prepare_batch(run.run_id, batch))
 
     @staticmethod
     def _write_statements(
         run_statement: Callable[..., pd.DataFrame],
         write_bulk: Callable[[BatchRows], None],
         run: RunRecord,
-        batch: list[CheckpointRows],
+        batch: PreparedBatch,
     ) -> int:
         """The statements that write a batch, in order, inside the caller's transaction.
 
@@ -238,7 +200,7 @@ class StoreBase(ABC):
         run_statement("run_merge", **run.parameters())
         found = run_statement("checkpoint_steps", run_id=run.run_id)
         stored = [int(s) for s in found["step"]] if len(found) else []
-        rows = batch_rows(run.run_id, batch, stored)
+        rows = batch.rows(stored)
         if rows.n_checkpoints == 0:
             raise AlreadyStored
         write_bulk(rows)
@@ -286,7 +248,7 @@ class StoreBase(ABC):
     def checkpoints(self, run_id: str) -> pd.DataFrame:
         """The run's stored checkpoints: ``step, loss, metric`` and analytics properties."""
         self.run_config(run_id)
-        return _node_frame(
+        return node_frame(
             self._read("checkpoints", run_id=run_id)["checkpoint"], CHECKPOINT_COLUMNS
         )
 
@@ -299,7 +261,7 @@ class StoreBase(ABC):
             self.check_step(run_id, step)
             key = checkpoint_key(run_id, step)
             column = self._read("components_of_step", checkpoint_key=key)["component"]
-        frame = _node_frame(column, COMPONENT_FRAME_COLUMNS).astype({"head": "Int64"})
+        frame = node_frame(column, COMPONENT_FRAME_COLUMNS).astype({"head": "Int64"})
         order = frame.assign(_kind=frame.kind.map(_KIND_ORDER))
         order = order.sort_values(["step", "layer", "_kind", "head"], kind="stable")
         return frame.loc[order.index].reset_index(drop=True)
@@ -412,7 +374,7 @@ class StoreBase(ABC):
         """
         if not getattr(self, "writable", False):
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
-        prepared = [_circuit_parts(c) for c in circuits]
+        prepared = [circuit_parts(c) for c in circuits]
 
         def body(run: Callable[..., Any]) -> None:
             for properties, members, edges in prepared:
@@ -436,19 +398,7 @@ class StoreBase(ABC):
         circuit has no such property), then any other stored property alphabetically."""
         self.run_config(run_id)
         frame = self._read("circuits_of_run", run_id=run_id)
-        if frame.empty:
-            return pd.DataFrame(columns=CIRCUIT_COLUMNS).astype(_CIRCUIT_TYPES)
-        records = [
-            {k: v for k, v in node.items() if not k.startswith("_") and k != "run_id"}
-            for node in frame["circuit"]
-        ]
-        extra = sorted({k for r in records for k in r if k not in CIRCUIT_COLUMNS})
-        extra = [c for c in extra if any(_present(r.get(c)) for r in records)]
-        columns = CIRCUIT_COLUMNS + extra
-        # every cell from .get, so a property Neo4j does not store reads None as the embedded
-        # store's null does
-        rows = [[r.get(c) for c in columns] for r in records]
-        return pd.DataFrame(rows, columns=columns).astype(_CIRCUIT_TYPES)
+        return circuit_frame(frame["circuit"] if len(frame) else pd.Series(dtype=object))
 
     def circuit_edges(self, run_id: str, key: str | None = None) -> pd.DataFrame:
         """The edges of the run's edge-level circuits (of circuit ``key`` when given):
@@ -467,58 +417,3 @@ class StoreBase(ABC):
             self.run_config(run_id)  # an unknown run is the clearer message
             shown = ", ".join(map(str, steps[:8])) + (" …" if len(steps) > 8 else "")
             raise CircuitAtlasError(f"step {step} is not stored for run {run_id} (steps: {shown})")
-
-
-def _present(value: Any) -> bool:
-    """Whether a property value is set (not None, not NaN)."""
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def _circuit_parts(
-    circuit: dict[str, Any],
-) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
-    """A circuit record as (``circuit_create`` parameters, member keys, CIRCUIT_EDGE rows)."""
-    properties = {k: v for k, v in circuit.items() if k not in ("component_keys", "edge_keys")}
-    for name in _KIND_CIRCUIT_PARAMETERS:
-        properties.setdefault(name, None)
-    members = list(circuit["component_keys"])
-    edge_keys = circuit.get("edge_keys") or []
-    listed = properties["edge_scores"]
-    scores = [*(listed if listed is not None else []), *(e.get("score") for e in edge_keys)]
-    if not all(_present(v) for v in scores):
-        # Neo4j stores no list holding a null, and an edge without a score has no rank
-        raise CircuitAtlasError(
-            f"circuit {circuit.get('key')!r}: an edge without a score (null or NaN); a circuit's "
-            f"edges are ranked by their scores, give each one"
-        )
-    edges = [
-        {
-            "source_key": str(e["source_key"]),
-            "target_key": str(e["target_key"]),
-            "score": float(e["score"]),
-            "rank": int(e["rank"]),
-        }
-        for e in edge_keys
-    ]
-    outside = {e[end] for e in edges for end in ("source_key", "target_key")} - set(members)
-    if outside:
-        raise CircuitAtlasError(
-            f"circuit {circuit.get('key')!r}: edges touch components that are not among its "
-            f"component_keys: {sorted(outside)[:3]}; list every component its edges touch"
-        )
-    return properties, members, edges
-
-
-def _node_frame(nodes: pd.Series, columns: list[str]) -> pd.DataFrame:
-    """Node property dicts → a frame: ``columns`` first, then any other (analytics) properties."""
-    records = [
-        {k: v for k, v in node.items() if not k.startswith("_") and k not in _HIDDEN}
-        for node in nodes
-    ]
-    frame = pd.DataFrame.from_records(records)
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    # other properties (analytics) only once written: the embedded store returns every column of
-    # its table, null until set, where Neo4j returns only the properties a node has
-    extra = [c for c in frame.columns if c not in columns and frame[c].notna().any()]
-    return frame[columns + extra]

@@ -1,8 +1,9 @@
 """The embedded store: a LadybugDB database file (the maintained Kùzu fork).
 
-Writes go through ``COPY … FROM`` Arrow tables inside one transaction per checkpoint; a killed
-ingest leaves the transaction uncommitted, and LadybugDB's write-ahead log drops it on the next
-open. User Cypher runs on a second, read-only handle of the same file, so it cannot write.
+Writes go through ``COPY … FROM`` Arrow tables inside one transaction per batch of checkpoints
+(one ``COPY`` per table for the whole batch); a killed ingest leaves the transaction
+uncommitted, and LadybugDB's write-ahead log drops it on the next open. User Cypher runs on a
+second, read-only handle of the same file, so it cannot write.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from circuitatlas.store.base import (
     AlreadyStored,
     StoreBase,
 )
-from circuitatlas.store.rows import BatchRows, CheckpointRows, RunRecord
+from circuitatlas.store.rows import BatchRows, PreparedBatch, RunRecord
 from circuitatlas.store.statements import statement, statements
 
 DEFAULT_STORE = "circuitatlas.lbdb"
@@ -169,7 +170,7 @@ class LadybugStore(StoreBase):
         return out
 
     # --- writing -----------------------------------------------------------------------------
-    def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
+    def _write_batch(self, run: RunRecord, batch: PreparedBatch) -> int:
         if not self.writable:
             raise CircuitAtlasError(f"store {self.path} was opened read-only")
         try:

@@ -36,10 +36,9 @@ from circuitatlas.store.base import SCHEMA_NAME, SCHEMA_VERSION, AlreadyStored, 
 from circuitatlas.store.rows import (
     EDGE_PROPERTIES,
     BatchRows,
-    CheckpointRows,
+    PreparedBatch,
     RunRecord,
     checkpoint_key,
-    edge_batches,
     plain_records,
 )
 from circuitatlas.store.statements import statement, statements
@@ -211,16 +210,16 @@ class Neo4jStore(StoreBase):
         return self._session_call(READ, _fetch, statement(self.dialect, name), params)
 
     # --- writing -----------------------------------------------------------------------------
-    def _write_batch(self, run: RunRecord, batch: list[CheckpointRows]) -> int:
+    def _write_batch(self, run: RunRecord, batch: PreparedBatch) -> int:
         if not self.writable:
             raise CircuitAtlasError(f"store {self.url} was opened read-only")
         written = 0
-        for part in edge_batches(batch, lambda rows: len(rows.edges), MAX_TRANSACTION_EDGES):
+        for part in batch.parts(MAX_TRANSACTION_EDGES):
             with contextlib.suppress(AlreadyStored):  # every checkpoint of it stored already
                 written += int(self._session_call(WRITE, self._write_in_transaction, run, part))
         return written
 
-    def _write_in_transaction(self, tx: Any, run: RunRecord, batch: list[CheckpointRows]) -> int:
+    def _write_in_transaction(self, tx: Any, run: RunRecord, batch: PreparedBatch) -> int:
         def run_statement(name: str, /, **params: Any) -> pd.DataFrame:
             return _fetch(tx, statement(self.dialect, name), params)
 
@@ -253,14 +252,14 @@ class Neo4jStore(StoreBase):
             for start in range(0, len(group), self.batch_size):
                 part = slice(start, start + self.batch_size)
                 params = {
-                    "keys": keys.tolist(),
+                    "keys": _Quiet(keys.tolist()),
                     "run_id": run_id,
                     "step": int(step),
-                    "source": source[part].tolist(),
-                    "target": target[part].tolist(),
+                    "source": _Quiet(source[part].tolist()),
+                    "target": _Quiet(target[part].tolist()),
                     **{p: _column(values[part]) for p, values in columns.items()},
                 }
-                created = int(_fetch(tx, text, params)["created"].iloc[0])
+                created = int(tx.run(text, params).data()[0]["created"])
                 if created != len(params["source"]):
                     raise CircuitAtlasError(
                         f"Neo4j at {self.url}: checkpoint {run_id}/{step}: {created} of "
@@ -270,7 +269,7 @@ class Neo4jStore(StoreBase):
     def _unwind(self, tx: Any, name: str, rows: list[dict[str, Any]], **params: Any) -> None:
         text = statement(self.dialect, name)
         for chunk in batches(rows, self.batch_size):
-            tx.run(text, {**params, "rows": chunk}).consume()
+            tx.run(text, {**params, "rows": _Quiet(chunk)}).consume()
 
     # --- analytics ---------------------------------------------------------------------------
     def _graph_edges(self, checkpoint_key: str, tau: float, measure: str) -> pd.DataFrame:
@@ -397,12 +396,25 @@ def _consume(tx: Any, query: str, params: dict[str, Any]) -> None:
     tx.run(query, params).consume()
 
 
+class _Quiet(list[Any]):
+    """A parameter list with a short ``repr``, packed exactly as a list.
+
+    The driver formats a debug line of every statement, the ``repr`` of all its parameters, even
+    when nothing is logged; for the bulk rows that took as long as packing them.
+    """
+
+    def __repr__(self) -> str:
+        return f"[{len(self)} values]"
+
+
 def _column(values: np.ndarray) -> list[float | None]:
     """A float column as a parameter list (NaN → None, so the property is not set)."""
     nan = np.isnan(values)
     if not nan.any():
-        return values.tolist()
-    return [None if missing else v for v, missing in zip(values.tolist(), nan, strict=True)]
+        return _Quiet(values.tolist())
+    if nan.all():
+        return _Quiet([None] * len(values))
+    return _Quiet(None if gone else v for v, gone in zip(values.tolist(), nan, strict=True))
 
 
 def _plain(value: Any) -> Any:
