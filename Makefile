@@ -66,6 +66,7 @@ bench: $(STAMP) neo4j
 	$(PY) benchmarks/analytics.py --scratch-neo4j
 	$(PY) benchmarks/paths.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/circuits.py --quick
+	$(PY) benchmarks/scale.py
 
 clean: neo4j-stop
 	rm -rf .neo4j tools/neo4j/target $(VENV) $(DEMO_DIR) .pytest_cache tools/cypher-lint/node_modules
