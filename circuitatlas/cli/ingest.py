@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from circuitatlas.cli import main
-from circuitatlas.cli.options import CONTEXT, friendly, store_option
+from circuitatlas.cli.options import CONTEXT, friendly, length_options, seed_option, store_option
 from circuitatlas.errors import CircuitAtlasError
 
 
@@ -19,6 +19,7 @@ def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ABLATIONS,
         AUTO_EXACT_EDGES,
         EDGE_SCORES,
+        OUTPUTS,
         SweepSettings,
     )
 
@@ -50,6 +51,16 @@ def _sweep_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=d.ablation,
             show_default=True,
             help=f"How an ablated output is replaced: {' | '.join(ABLATIONS)}.",
+        ),
+        click.option(
+            "--output",
+            type=click.Choice(OUTPUTS),
+            default=d.output,
+            show_default=True,
+            help="A component's output O_j, compared clean vs ablated: what it writes into the "
+            "residual stream (write), or the residual stream right after it writes (resid: "
+            "resid_mid of a head's layer, resid_post in parallel blocks; an MLP's resid_post). "
+            "A resid run has its own run id. Example: --output resid.",
         ),
         click.option("--seed", type=int, default=d.seed, show_default=True, help="Prompt seed."),
         click.option("--tokenizer", default=None, help="Local tokenizer directory for .txt tasks."),
@@ -93,15 +104,40 @@ def _settings(**kw: Any) -> Any:
 
 @main.command("train-toy", context_settings=CONTEXT)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
-@click.option("--steps", type=int, default=None, help="Training steps (default 1200).")
-@click.option("--checkpoints", type=int, default=None, help="Checkpoints to save (default 15).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option(
-    "--arch", default="gpt2", show_default=True, help="gpt2 | neox (Pythia-style) | neox-seq."
+    "--shape",
+    default="toy",
+    show_default=True,
+    help="Model: toy (2 layers, 4 heads, d_model 64) | pythia-14m (Pythia-14M's shape: GPT-NeoX, "
+    "6 layers, 4 heads, d_model 128, d_mlp 512).",
+)
+@length_options(
+    steps="default: toy 1200, pythia-14m 800",
+    checkpoints="default: toy 15, pythia-14m 143, spaced like Pythia's revisions",
+)
+@seed_option
+@click.option(
+    "--arch",
+    default=None,
+    help="Block style: gpt2 | neox (Pythia-style) | neox-seq (default: the shape's, toy gpt2; "
+    "pythia-14m is neox only).",
+)
+@click.option(
+    "--tasks",
+    default="induction",
+    show_default=True,
+    help="Tasks to train on, comma-separated: induction, successor (a mixture adds a quarter "
+    "batch of the second task, its loss weighted 1/4).",
 )
 @friendly
 def train_toy_cmd(
-    out: Path, steps: int | None, checkpoints: int | None, seed: int, arch: str
+    out: Path,
+    shape: str,
+    steps: int | None,
+    checkpoints: int | None,
+    seed: int,
+    arch: str | None,
+    tasks: str,
 ) -> None:
     """Train the toy induction model and save step<N>/ checkpoints.
 
@@ -110,25 +146,30 @@ def train_toy_cmd(
     Checkpoints are log-spaced early, where learning is fast. Writes OUT/step<N>/,
     OUT/training_log.csv and OUT/toy_config.json.
 
+    --shape pythia-14m trains a GPT-NeoX of Pythia-14M's shape on the same task (143 checkpoints
+    at Pythia's spacing: 0, 1, 2, 4, ... then even). --tasks induction,successor adds counting
+    rows (x, x+1, x+2, ...: the next token follows from the current one alone), a quarter batch
+    weighted 1/4; sweep them with `circuitatlas sweep --task successor`.
+
     \b
     Examples:
       circuitatlas train-toy --out runs/toy
       circuitatlas train-toy --out runs/toy-s2 --seed 2 --steps 3000 --checkpoints 24
       circuitatlas train-toy --out runs/toy-pythia --arch neox
+      circuitatlas train-toy --out runs/pythia-shape --shape pythia-14m
+      circuitatlas train-toy --out runs/mix --shape pythia-14m --tasks induction,successor
     """
     from circuitatlas.ingest import toy
 
     log = toy.train_toy(
-        out,
-        steps=steps if steps is not None else toy.DEFAULT_STEPS,
-        checkpoints=checkpoints if checkpoints is not None else toy.DEFAULT_CHECKPOINTS,
-        seed=seed,
-        arch=arch,
+        out, steps=steps, checkpoints=checkpoints, seed=seed, arch=arch, shape=shape, tasks=tasks
     )
-    last = log.iloc[-1]
+    first, last = log.iloc[0], log.iloc[-1]
+    others = [c for c in log.columns if c.endswith("_loss") and c not in ("train_loss", "icl_loss")]
+    losses = "".join(f"; {c[: -len('_loss')]} loss {first[c]:.2f} → {last[c]:.2f}" for c in others)
     click.echo(
         f"trained {int(last['step'])} steps in {last['wall_time_s']:.0f} s; "
-        f"loss on the repeated half {log['icl_loss'].iloc[0]:.2f} → {last['icl_loss']:.2f}; "
+        f"loss on the repeated half {first['icl_loss']:.2f} → {last['icl_loss']:.2f}{losses}; "
         f"checkpoints in {out}"
     )
 

@@ -1,5 +1,6 @@
 """What the command modules share: click settings, the error wrapper, the common options
-(``--store``, ``--edges``, ``--format``) and the helpers that pick a run and print a frame."""
+(``--store``, ``--edges``, ``--format``, a training run's ``--seed``, ``--steps`` and
+``--checkpoints``) and the helpers that pick a run and print a frame."""
 
 from __future__ import annotations
 
@@ -53,6 +54,37 @@ def store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Store: a .lbdb file path (default $CIRCUITATLAS_STORE or circuitatlas.lbdb) or "
         "neo4j:// | neo4j+s:// | bolt:// (NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE).",
     )(fn)
+
+
+def own_store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--store`` of a command that keeps its store in its ``--out`` directory by default."""
+    return click.option(
+        "--store",
+        "store_url",
+        default=None,
+        metavar="URL",
+        help="Store to ingest into instead of OUT/circuitatlas.lbdb (a path or neo4j://…).",
+    )(fn)
+
+
+def seed_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--seed`` of a command that trains a toy run."""
+    return click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")(fn)
+
+
+def length_options(steps: str, checkpoints: str) -> Callable[[Callable[..., Any]], Any]:
+    """``--steps`` and ``--checkpoints`` of a command that trains a toy run; ``steps`` and
+    ``checkpoints`` say what their defaults are."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option(
+            "--checkpoints", type=int, default=None, help=f"Checkpoints to save ({checkpoints})."
+        )(fn)
+        return click.option("--steps", type=int, default=None, help=f"Training steps ({steps}).")(
+            fn
+        )
+
+    return decorate
 
 
 def edges_option(

@@ -1,4 +1,5 @@
-"""Commands that write a run out: ``report`` (HTML), ``export`` (GraphML) and ``demo``."""
+"""Commands that write a run out: ``report`` (HTML), ``export`` (GraphML), ``demo`` and
+``reproduce``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from pathlib import Path
 import click
 
 from circuitatlas.cli import main
-from circuitatlas.cli.options import CONTEXT, edges_option, friendly, pick_run, store_option
+from circuitatlas.cli.options import (
+    CONTEXT,
+    edges_option,
+    friendly,
+    length_options,
+    own_store_option,
+    pick_run,
+    seed_option,
+    store_option,
+)
+from circuitatlas.paper import CHECK_STEPS, CIRCUIT_STEPS
 
 
 @main.command("report", context_settings=CONTEXT)
@@ -123,14 +134,8 @@ def export_cmd(
     show_default=True,
     help="Directory for the toy run and the store (OUT/circuitatlas.lbdb).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
-@click.option(
-    "--store",
-    "store_url",
-    default=None,
-    metavar="URL",
-    help="Store to ingest into instead of OUT/circuitatlas.lbdb (a path or neo4j://…).",
-)
+@seed_option
+@own_store_option
 @friendly
 def demo_cmd(out: Path, seed: int, store_url: str | None) -> None:
     """Train the toy run, ingest and analyze it in the store, and print what formed when.
@@ -144,3 +149,85 @@ def demo_cmd(out: Path, seed: int, store_url: str | None) -> None:
     from circuitatlas.demo import run_demo
 
     click.echo(run_demo(out, seed, store_url))
+
+
+@main.command("reproduce", context_settings=CONTEXT)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reproduce-run"),
+    show_default=True,
+    help="Directory for the run, the store, claims.md and report/ (new, empty or an earlier "
+    "reproduction's).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Checkpoints to use instead of training (a directory or a hub id such as "
+    "EleutherAI/pythia-14m); default: train the Pythia-14M-shaped run in OUT/run.",
+)
+@click.option("--revisions", default=None, help="With --model: which checkpoints, e.g. paper.")
+@own_store_option
+@seed_option
+@length_options(steps="default: the shape's, 800", checkpoints="default: 143")
+@click.option(
+    "--check-steps",
+    type=int,
+    default=CHECK_STEPS,
+    show_default=True,
+    help="Checkpoints, evenly spread over training, swept also with mean and resample ablation "
+    "and on the second task.",
+)
+@click.option(
+    "--circuit-steps",
+    type=int,
+    default=CIRCUIT_STEPS,
+    show_default=True,
+    help="Checkpoints of that spread whose circuits are found, for both tasks.",
+)
+@friendly
+def reproduce_cmd(
+    out: Path,
+    model: str | None,
+    revisions: str | None,
+    store_url: str | None,
+    seed: int,
+    steps: int | None,
+    checkpoints: int | None,
+    check_steps: int,
+    circuit_steps: int,
+) -> None:
+    """Run the source paper's experiment and check its claims one by one.
+
+    Trains (or reuses) a Pythia-14M-shaped model on induction and a second task, sweeps every
+    checkpoint with the paper's settings (zero ablation, total effects, τ 0.7) under both
+    output definitions, with mean and resample ablation and on the second task, analyzes, and
+    writes OUT/report/index.html whose first section is the table of the paper's claims.
+
+    \b
+    Examples:
+      circuitatlas reproduce
+      circuitatlas reproduce --out /tmp/repro --seed 1
+      circuitatlas reproduce --check-steps 143 --circuit-steps 24
+      circuitatlas reproduce --model EleutherAI/pythia-14m --revisions paper --store neo4j://db:7687
+    """
+    from circuitatlas.reproduce import run_reproduce
+
+    if model is None and revisions is not None:
+        raise click.UsageError("--revisions needs --model (the trained run has its own steps)")
+    if model is not None and (steps is not None or checkpoints is not None):
+        raise click.UsageError(
+            "--steps and --checkpoints shape the trained run; leave them out with --model"
+        )
+    result = run_reproduce(
+        out,
+        model,
+        revisions,
+        store_url,
+        seed,
+        steps,
+        checkpoints,
+        check_steps=check_steps,
+        circuit_steps=circuit_steps,
+    )
+    click.echo(result.summary())

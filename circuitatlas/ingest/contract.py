@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 ABLATIONS = ("zero", "mean", "resample")
+# What a component's output O_j is (circuitatlas.ingest.outputs): what it writes into the residual
+# stream, or the residual stream right after it writes. The default enters no run id.
+OUTPUTS = ("write", "resid")
+DEFAULT_OUTPUT = "write"
 DEFAULT_MEMORY_BUDGET_MB = 2048
 # Task-metric edge scores (circuitatlas.ingest.edge_scores): which to compute. "auto" is "both"
 # while the model has at most AUTO_EXACT_EDGES edges, else "eap-ig".
@@ -69,3 +73,4 @@ class SweepSettings:
     device: str = "auto"
     edge_scores: str = "auto"  # one of EDGE_SCORES
     ig_steps: int = DEFAULT_IG_STEPS
+    output: str = DEFAULT_OUTPUT  # one of OUTPUTS

@@ -20,7 +20,7 @@ Every edge gives the clean run, no edge the run with every component ablated; a 
 circuit is the edge set "every edge between its nodes". :meth:`EdgeScorer.circuit_metrics` runs
 many circuits as the rows of one batched pass.
 
-The ablated values are those of the sweep (:func:`~circuitatlas.ingest.sweep.replacement`): zero,
+The ablated values are those of the sweep (:func:`~circuitatlas.ingest.ablation.replacement`): zero,
 the mean over the prompt set, or the output on the next prompt. Scores and circuit metrics are
 returned per prompt (``[..., N]``); means over prompts are the stored values, and resampling the
 prompts (the bootstrap of the circuit search) averages the same per-prompt values.
@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from circuitatlas.errors import CircuitAtlasError
+from circuitatlas.ingest import ablation as abl
 from circuitatlas.ingest.components import all_components, downstream_pairs
 from circuitatlas.ingest.contract import (
     AUTO_EXACT_EDGES,
@@ -42,17 +43,7 @@ from circuitatlas.ingest.contract import (
     EDGE_SCORES,
 )
 from circuitatlas.ingest.model import ForwardPieces, TransformerWeights
-from circuitatlas.ingest.sweep import (
-    CheckpointSweep,
-    CleanRun,
-    Sweeper,
-    ablation_delta,
-    check_ablation,
-    clean_run,
-    read_groups,
-    read_point,
-    replacement,
-)
+from circuitatlas.ingest.sweep import CheckpointSweep, Sweeper
 from circuitatlas.ingest.tasks import PromptSet, task_metric
 
 # Rows of one batched pass (an edge or a circuit × a prompt) when nobody gives a budget.
@@ -66,11 +57,13 @@ def scored_sweep(
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     edge_scores: str = "auto",
     ig_steps: int = DEFAULT_IG_STEPS,
+    output: str = "write",
 ) -> CheckpointSweep:
     """The sweep of one checkpoint with its task-metric edge scores (``edge_scores``: one of
-    ``EDGE_SCORES``; NaN columns for the scores not computed)."""
+    ``EDGE_SCORES``; NaN columns for the scores not computed), its similarities measured on the
+    ``output`` definition (the scores do not depend on it)."""
     check_edge_scores(edge_scores, ig_steps)
-    sweeper = Sweeper(weights, prompts, ablation, memory_budget_mb)
+    sweeper = Sweeper(weights, prompts, ablation, memory_budget_mb, output)
     result = sweeper.run()
     mode = resolve_edge_scores(edge_scores, len(result.edges))
     if mode == "none":
@@ -119,9 +112,9 @@ class EdgeScorer:
         mask: Tensor,
         ablation: str,
         rows_per_chunk: int = DEFAULT_ROWS,
-        clean: CleanRun | None = None,
+        clean: abl.CleanRun | None = None,
     ) -> None:
-        check_ablation(ablation, tokens.shape[0])
+        abl.check_ablation(ablation, tokens.shape[0])
         self.fp, self.w = fp, fp.w
         self.tokens, self.mask, self.ablation = tokens, mask, ablation
         self.n = tokens.shape[0]
@@ -134,13 +127,15 @@ class EdgeScorer:
         self._dst = torch.tensor([j for _, j in self.pairs], device=tokens.device)
         self._ends: Tensor | None = None
         with torch.no_grad():
-            self.clean = clean if clean is not None else clean_run(fp, tokens)
+            self.clean = clean if clean is not None else abl.clean_run(fp, tokens)
             self.clean_metric = self._metric(self.clean.final, 1)  # [N]
             # Δ_i of every component but logits [n - 1, N, T, d]; ablated head and MLP outputs
             outputs = [self.clean.output(c) for c in self.comps[:-1]]
-            self.deltas = torch.stack([ablation_delta(o, ablation, slice(None)) for o in outputs])
-            self._a_heads = [replacement(h, ablation) for h in self.clean.head_out]
-            self._a_mlps = [replacement(m, ablation) for m in self.clean.mlp_out]
+            self.deltas = torch.stack(
+                [abl.ablation_delta(o, ablation, slice(None)) for o in outputs]
+            )
+            self._a_heads = [abl.replacement(h, ablation) for h in self.clean.head_out]
+            self._a_mlps = [abl.replacement(m, ablation) for m in self.clean.mlp_out]
 
     @property
     def n_edges(self) -> int:
@@ -184,9 +179,9 @@ class EdgeScorer:
         """
         out = torch.full((self.n_edges, self.n), float("nan"), device=self.tokens.device)
         with torch.inference_mode():
-            for kind, layer in read_groups(self.w.n_layers):
+            for kind, layer in abl.read_groups(self.w.n_layers):
                 targets, sources = self._group(kind, layer)
-                base = self.clean.residual(*read_point(kind, layer, self.w.parallel))
+                base = self.clean.residual(*abl.read_point(kind, layer, self.w.parallel))
                 per_source = len(targets) * self.n
                 step = max(1, self.rows // per_source)
                 for s in range(0, len(sources), step):

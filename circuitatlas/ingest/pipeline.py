@@ -13,6 +13,11 @@ Frames (the contract later stages read):
 ``circuitatlas sweep --out DIR`` writes them as ``DIR/{checkpoints,components,edges}.parquet`` with
 the prompts (``prompts.npy`` and the scored positions ``prompts_mask.npy``) and ``config.json``
 (the run's configuration and its ``run_id``), so anyone can recompute an edge.
+
+The output definition (``SweepSettings.output``, :mod:`circuitatlas.ingest.outputs`) is part of
+the configuration when it is not the default ``write``: a ``resid`` run has an ``output`` key
+(top level and in ``settings``) and its own run id; a ``write`` run's configuration, and so its
+run id, is the one it had before output definitions existed.
 """
 
 from __future__ import annotations
@@ -32,9 +37,15 @@ from circuitatlas._version import __version__
 from circuitatlas.atomic_dir import atomic_directory
 from circuitatlas.errors import CircuitAtlasError
 from circuitatlas.ingest.checkpoints import CheckpointRef, list_checkpoints, load_checkpoint
-from circuitatlas.ingest.contract import EDGE_SCORE_COLUMNS, CheckpointFrames, SweepSettings
+from circuitatlas.ingest.contract import (
+    DEFAULT_OUTPUT,
+    EDGE_SCORE_COLUMNS,
+    CheckpointFrames,
+    SweepSettings,
+)
 from circuitatlas.ingest.edge_scores import check_edge_scores, scored_sweep
 from circuitatlas.ingest.model import TransformerWeights, weights_from_bridge
+from circuitatlas.ingest.outputs import check_output
 from circuitatlas.ingest.sweep import (
     COMPONENT_COLUMNS,
     EDGE_COLUMNS,
@@ -73,10 +84,30 @@ def resolve_device(device: str) -> str:
 
 
 def run_id_of(config: dict[str, Any]) -> str:
-    """A short stable id of a run configuration (the fields that change the measured graph)."""
+    """A short stable id of a run configuration (the fields that change the measured graph).
+
+    ``output`` counts only where the configuration has it (a non-default output definition), so
+    the ids of ``write`` runs are the ones they had before output definitions existed.
+    """
     keys = ("model", "steps", "prompts", "ablation", "arch")
-    blob = json.dumps({k: config.get(k) for k in keys}, sort_keys=True).encode()
+    fields = {k: config.get(k) for k in keys}
+    if "output" in config:
+        fields["output"] = config["output"]
+    blob = json.dumps(fields, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def output_of(config: dict[str, Any]) -> str:
+    """The output definition a run configuration was swept with."""
+    return str(config.get("output", DEFAULT_OUTPUT))
+
+
+def settings_config(settings: SweepSettings) -> dict[str, Any]:
+    """The settings as stored in a configuration: ``output`` only when not the default."""
+    stored = asdict(settings)
+    if settings.output == DEFAULT_OUTPUT:
+        del stored["output"]
+    return stored
 
 
 def bos_token_id_of(weights: TransformerWeights, bridge: torch.nn.Module) -> int | None:
@@ -121,6 +152,7 @@ def plan_run(model: str, revisions: str | None, settings: SweepSettings | None =
     """Resolve ``model``'s checkpoints and prompts and build the run configuration."""
     settings = settings or SweepSettings()
     check_ablation(settings.ablation, max(settings.n_prompts, 1))
+    check_output(settings.output)
     check_edge_scores(settings.edge_scores, settings.ig_steps)
     device = resolve_device(settings.device)
     refs = list_checkpoints(model, revisions)
@@ -141,10 +173,12 @@ def plan_run(model: str, revisions: str | None, settings: SweepSettings | None =
         "prompts": prompts.to_config(),
         "ablation": settings.ablation,
         "arch": model_shape(weights),
-        "settings": asdict(settings),
+        "settings": settings_config(settings),
         "local_paths": local_paths(model, settings),
         "version": __version__,
     }
+    if settings.output != DEFAULT_OUTPUT:
+        config["output"] = settings.output
     config["run_id"] = run_id_of(config)
     return RunPlan(refs, prompts, config, settings, device, (refs[0].step, weights))
 
@@ -178,6 +212,7 @@ def sweep_checkpoints(
             settings.memory_budget_mb,
             settings.edge_scores,
             settings.ig_steps,
+            settings.output,
         )
         yield CheckpointFrames(
             ref.step,

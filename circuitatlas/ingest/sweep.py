@@ -9,12 +9,14 @@ For every component *i* (``input``, each head, each MLP) and every component *j*
 * **direct effect** — only *j*'s own read of the residual stream loses *i*'s write; every other
   route from *i* to *j* stays clean (``direct_similarity``, ``direct_weight``, ``direct_std``).
 
-``effect`` of a component is the change of the task metric when it is ablated (ablated − clean).
-A component's output is what it writes into the residual stream: ``input`` the embedding (with
-learned positions), a head ``z_h @ W_O[h]`` without bias, an MLP its output; the ``logits`` sink is
-the final normalized residual stream. Ablations replace the output by zero (``zero``), by its mean
-over the prompt set at each position (``mean``) or by its value on the next prompt of the set,
-cyclically (``resample``).
+``O_j`` follows the output definition (:mod:`circuitatlas.ingest.outputs`): ``write`` (the
+default), what *j* writes into the residual stream — ``input`` the embedding (with learned
+positions), a head ``z_h @ W_O[h]`` without bias, an MLP its output, the ``logits`` sink the final
+normalized residual stream; or ``resid``, the residual stream right after *j* writes. Both
+effects are measured on the chosen definition. ``effect`` of a component is the change of the task
+metric when it is ablated (ablated − clean), whatever the definition. Ablations
+(:mod:`circuitatlas.ingest.ablation`) replace *i*'s write by zero, its mean over the prompt set at
+each position, or its value on the next prompt, cyclically.
 
 Fast path: an ablated pass starts from the clean residual stream where the ablated component
 writes (nothing upstream is recomputed), many ablated rows share one batched pass, and direct
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -37,21 +40,53 @@ import torch
 from torch import Tensor
 
 from circuitatlas.errors import CircuitAtlasError
-from circuitatlas.ingest.components import (
-    Component,
-    all_components,
-    downstream_pairs,
-    is_downstream,
+from circuitatlas.ingest.ablation import (
+    CleanRun,
+    ablation_delta,
+    check_ablation,
+    clean_run,
+    read_groups,
+    read_point,
+    replacement,
+    start_point,
 )
+from circuitatlas.ingest.components import all_components, downstream_pairs, is_downstream
 from circuitatlas.ingest.contract import (
     ABLATIONS,
     COMPONENT_COLUMNS,
     DEFAULT_MEMORY_BUDGET_MB,
+    DEFAULT_OUTPUT,
     EDGE_COLUMNS,
 )
 from circuitatlas.ingest.head_scores import induction_scores, previous_token_scores
 from circuitatlas.ingest.model import VOCAB_BLOCK, ForwardPieces, TransformerWeights
+from circuitatlas.ingest.outputs import (
+    RowBlock,
+    WriteMeasure,
+    check_output,
+    output_measure,
+    row_similarity,
+)
 from circuitatlas.ingest.tasks import PromptSet, task_metric
+
+# The names other modules import from here (the sweep's public surface, wherever defined).
+__all__ = [
+    "ABLATIONS",
+    "COMPONENT_COLUMNS",
+    "EDGE_COLUMNS",
+    "CheckpointSweep",
+    "CleanRun",
+    "Sweeper",
+    "ablation_delta",
+    "check_ablation",
+    "clean_run",
+    "read_groups",
+    "read_point",
+    "replacement",
+    "row_similarity",
+    "start_point",
+    "sweep_checkpoint",
+]
 
 
 @dataclass
@@ -68,135 +103,15 @@ class CheckpointSweep:
     metric: float
 
 
-def check_ablation(ablation: str, n_prompts: int) -> None:
-    """Raise a clear error for an unknown ablation or a resample ablation of one prompt."""
-    if ablation not in ABLATIONS:
-        raise CircuitAtlasError(
-            f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}"
-        )
-    if ablation == "resample" and n_prompts < 2:
-        raise CircuitAtlasError(
-            "--ablation resample takes each prompt's output from another prompt; "
-            "give at least 2 prompts"
-        )
-
-
-def resample_order(n_prompts: int) -> Tensor:
-    """Prompt whose output replaces prompt ``p``'s in a resample ablation: ``(p + 1) % n``."""
-    return torch.roll(torch.arange(n_prompts), -1)
-
-
-def replacement(outputs: Tensor, ablation: str, prompts: slice = slice(None)) -> Tensor:
-    """What an ablated component writes instead of ``outputs[prompts]``.
-
-    ``outputs`` holds the component's output on every prompt (``[N, ...]``): the mean and the
-    resample ablation read other prompts than the ones replaced.
-    """
-    own = outputs[prompts]
-    if ablation == "zero":
-        return torch.zeros_like(own)
-    if ablation == "mean":
-        return outputs.mean(dim=0, keepdim=True).expand_as(own)
-    order = resample_order(outputs.shape[0]).to(outputs.device)
-    return outputs[order[prompts]]
-
-
-def row_similarity(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine similarity of ``[..., T, d]`` outputs over ``d``, averaged over positions ``T``."""
-    return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean(dim=-1)
-
-
-def ablation_delta(outputs: Tensor, ablation: str, prompts: slice) -> Tensor:
-    """What the ablation adds to the residual stream on ``prompts``: replacement − output."""
-    return replacement(outputs, ablation, prompts) - outputs[prompts]
-
-
-def _cos_mean(dot: Tensor, sq: Tensor, ref_sq: Tensor, eps: float = 1e-8) -> Tensor:
-    """Mean over the last axis of ``dot / (|a| |b|)``, norms clamped like ``cosine_similarity``."""
-    return (dot / (sq.sqrt().clamp_min(eps) * ref_sq.sqrt().clamp_min(eps))).mean(dim=-1)
-
-
-@dataclass
-class CleanRun:
-    """Everything the ablated passes start from or compare with, for ``N`` prompts."""
-
-    resid_pre: list[Tensor]  # residual entering each layer, and the final residual: n_layers + 1
-    resid_mid: list[Tensor]  # residual after each layer's attention (what a sequential MLP reads)
-    z: list[Tensor]  # [N, H, T, dh] per layer: what each head mixes, before W_O
-    head_out: list[Tensor]  # [N, T, H, d] per layer
-    head_sq: list[Tensor]  # [N, H, T] per layer: squared norm of each head's output
-    mlp_out: list[Tensor]  # [N, T, d] per layer
-    patterns: list[Tensor]  # [N, H, T, T] per layer
-    final: Tensor  # final normalized residual [N, T, d]
-
-    def residual(self, layer: int, at_mlp: bool) -> Tensor:
-        """The clean residual at a :func:`start_point` / :func:`read_point`."""
-        return (self.resid_mid if at_mlp else self.resid_pre)[layer]
-
-    def output(self, comp: Component) -> Tensor:
-        """Output ``[N, T, d]`` of a component."""
-        if comp.kind == "input":
-            return self.resid_pre[0]
-        if comp.kind == "attn_head":
-            return self.head_out[comp.layer][:, :, comp.head]
-        if comp.kind == "mlp":
-            return self.mlp_out[comp.layer]
-        return self.final
-
-
-def clean_run(fp: ForwardPieces, tokens: Tensor) -> CleanRun:
-    """The clean forward pass, recording every component's output."""
-    x = fp.embed(tokens)
-    run = CleanRun([x], [], [], [], [], [], [], x)
-    for layer in range(fp.w.n_layers):
-        z, pattern = fp.attention(layer, x, want_pattern=True)
-        mid = x + fp.attn_out(layer, z)
-        mlp = fp.mlp(layer, x if fp.w.parallel else mid)
-        x = mid + mlp
-        run.resid_mid.append(mid)
-        run.z.append(z)
-        run.head_out.append(fp.head_outputs(layer, z))
-        run.head_sq.append(fp.head_dots(layer, z, z)[1])
-        run.mlp_out.append(mlp)
-        run.patterns.append(pattern)
-        run.resid_pre.append(x)
-    run.final = fp.final(x)
-    return run
-
-
-def start_point(comp: Component, parallel: bool) -> tuple[int, bool]:
-    """Where the ablated pass of ``comp`` starts: (layer, starts at that layer's MLP).
-
-    ``(L, False)``: the residual entering layer ``L`` changes (``L == n_layers``: the final one);
-    ``(L, True)``: the residual a sequential layer-``L`` MLP reads changes.
-    """
-    if comp.kind == "input":
-        return 0, False
-    if comp.kind == "attn_head" and not parallel:
-        return comp.layer, True
-    return comp.layer + 1, False
-
-
-def read_groups(n_layers: int) -> list[tuple[str, int]]:
-    """The reads of the residual stream: ``("attn", L)``, ``("mlp", L)`` and ``("final", n)``."""
-    groups = []
-    for layer in range(n_layers):
-        groups += [("attn", layer), ("mlp", layer)]
-    return [*groups, ("final", n_layers)]
-
-
-def read_point(kind: str, layer: int, parallel: bool) -> tuple[int, bool]:
-    """The residual a read group reads, in :func:`start_point`'s terms."""
-    return layer, kind == "mlp" and not parallel
-
-
 # Below the memory budget, rows per chunk are capped at about this many MiB of temporaries:
 # bigger chunks no longer speed up the matrix products, they only take memory (measured on two
 # CPU cores with a 77M model: 24 → 128 MiB gained 18%, 128 → 256 MiB nothing).
 CHUNK_TARGET_MB = 128
 
 
-def estimate_row_bytes(w: TransformerWeights, seq_len: int, n_scored: int) -> int:
+def estimate_row_bytes(
+    w: TransformerWeights, seq_len: int, n_scored: int, output: str = DEFAULT_OUTPUT
+) -> int:
     """Rough peak bytes of one ablated row (one prompt × one source) in a batched pass."""
     t, h, d = seq_len, w.n_heads, w.d_model
     d_mlp = w.layers[0].w_in.shape[1] if w.layers else 0
@@ -207,46 +122,26 @@ def estimate_row_bytes(w: TransformerWeights, seq_len: int, n_scored: int) -> in
         + 2 * t * d_mlp  # MLP hidden
         + 2 * n_scored * min(w.d_vocab, VOCAB_BLOCK)  # a logits block at the scored positions
     )
+    if output == "resid":
+        floats += 3 * t * d  # the changed stream, Δz and its products with the clean stream
     return 4 * floats
 
 
 class _Accumulator:
     """Per-prompt similarities of every (source, target) pair and per-prompt metrics."""
 
-    def __init__(self, comps: list[Component], n_prompts: int, device: torch.device) -> None:
-        self.index = {c.name: i for i, c in enumerate(comps)}
-        shape = (len(comps), len(comps), n_prompts)
+    def __init__(self, n_comps: int, n_prompts: int, device: torch.device) -> None:
+        shape = (n_comps, n_comps, n_prompts)
         self.total = torch.full(shape, float("nan"), device=device)
         self.direct = torch.full(shape, float("nan"), device=device)
-        self.metric = torch.full((len(comps), n_prompts), float("nan"), device=device)
-
-
-@dataclass
-class _Block:
-    """One batched chunk of ablated rows: ``k`` sources × the prompts ``prompts`` (``p`` of them).
-
-    Rows are ordered source-major: row ``s * p + q`` ablates ``sources[s]`` on prompt ``q``.
-    """
-
-    sources: Tensor  # component indices, [k]
-    prompts: slice
-
-    @property
-    def k(self) -> int:
-        return self.sources.numel()
-
-    def put(self, into: Tensor, target: int, sims: Tensor) -> None:
-        """Record ``sims`` (``[k, p]``) as ``into[source, target, prompt]``."""
-        into[:, target][self.sources, self.prompts] = sims
-
-    def put_heads(self, into: Tensor, first: int, sims: Tensor) -> None:
-        """Record ``sims`` (``[k, p, H]``) for the ``H`` heads numbered from ``first``."""
-        h = sims.shape[-1]
-        into[:, first : first + h][self.sources, :, self.prompts] = sims.transpose(1, 2)
+        self.metric = torch.full((n_comps, n_prompts), float("nan"), device=device)
 
 
 class Sweeper:
-    """Runs the sweep of one checkpoint for one prompt set."""
+    """Runs the sweep of one checkpoint for one prompt set.
+
+    ``output``: the output definition (one of ``OUTPUTS``).
+    """
 
     def __init__(
         self,
@@ -254,8 +149,11 @@ class Sweeper:
         prompts: PromptSet,
         ablation: str = "zero",
         memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+        output: str = DEFAULT_OUTPUT,
     ) -> None:
         check_ablation(ablation, prompts.tokens.shape[0])
+        check_output(output)
+        self.output = output
         self.w = weights
         self.dev = weights.device
         self.tokens = prompts.tokens.to(self.dev)
@@ -266,7 +164,7 @@ class Sweeper:
         self.comps = all_components(weights.n_layers, weights.n_heads)
         self.index = {c.name: i for i, c in enumerate(self.comps)}
         n_scored = int(self.mask.sum(dim=1).max().item())
-        row_bytes = estimate_row_bytes(weights, seq_len, n_scored)
+        row_bytes = estimate_row_bytes(weights, seq_len, n_scored, self.output)
         budget_rows = int(memory_budget_mb * 2**20 // row_bytes)
         if budget_rows < 1:
             raise CircuitAtlasError(
@@ -281,28 +179,29 @@ class Sweeper:
         """Sweep this checkpoint."""
         with torch.inference_mode():
             clean = clean_run(self.fp, self.tokens)
-            acc = _Accumulator(self.comps, self.n, self.dev)
+            measure = output_measure(self.output, self.fp, clean)
+            acc = _Accumulator(len(self.comps), self.n, self.dev)
             clean_lp = self.fp.target_log_probs(clean.final, self.tokens, self.mask)
             clean_metric = task_metric(clean_lp, self.mask)
-            self._total_effects(clean, acc, clean_metric)
-            self._direct_effects(clean, acc)
+            self._total_effects(measure, acc, clean_metric)
+            self._direct_effects(measure, acc)
             self.clean = clean  # for the edge scores (circuitatlas.ingest.edge_scores)
             return self._frames(clean, acc, clean_metric)
 
     # -- ablated rows -------------------------------------------------------------------------
-    def _blocks(self, sources: list[int]) -> Iterator[_Block]:
+    def _blocks(self, sources: list[int]) -> Iterator[RowBlock]:
         """Chunks of at most ``rows_per_chunk`` rows: sources × prompts, or part of a source."""
         ids = torch.tensor(sources, dtype=torch.long, device=self.dev)
         if self.rows_per_chunk >= self.n:
             step = self.rows_per_chunk // self.n
             for s in range(0, len(sources), step):
-                yield _Block(ids[s : s + step], slice(0, self.n))
+                yield RowBlock(ids[s : s + step], slice(0, self.n))
         else:
             for s in range(len(sources)):
                 for p in range(0, self.n, self.rows_per_chunk):
-                    yield _Block(ids[s : s + 1], slice(p, min(self.n, p + self.rows_per_chunk)))
+                    yield RowBlock(ids[s : s + 1], slice(p, min(self.n, p + self.rows_per_chunk)))
 
-    def _ablated_read(self, clean: CleanRun, base: Tensor, block: _Block) -> Tensor:
+    def _ablated_read(self, clean: CleanRun, base: Tensor, block: RowBlock) -> Tensor:
         """The residual ``base`` plus each row's ablation delta, ``[k · p, T, d]``."""
         deltas = [
             ablation_delta(clean.output(self.comps[i]), self.ablation, block.prompts)
@@ -310,20 +209,11 @@ class Sweeper:
         ]
         return (base[block.prompts] + torch.stack(deltas)).flatten(0, 1)
 
-    def _head_sims(self, clean: CleanRun, layer: int, z: Tensor, block: _Block) -> Tensor:
-        """Similarity of every head's output to its clean output, ``[k, p, H]``."""
-        ps = block.prompts
-        z = z.view(block.k, -1, *z.shape[1:])
-        dot, sq = self.fp.head_dots(layer, z, clean.z[layer][ps])
-        return _cos_mean(dot, sq, clean.head_sq[layer][ps])
-
-    @staticmethod
-    def _sims(out: Tensor, clean_out: Tensor, block: _Block) -> Tensor:
-        """Similarity of each row's ``[T, d]`` output to its prompt's clean one, ``[k, p]``."""
-        return row_similarity(out.view(block.k, -1, *out.shape[1:]), clean_out[block.prompts])
-
     # -- total effects ------------------------------------------------------------------------
-    def _total_effects(self, clean: CleanRun, acc: _Accumulator, clean_metric: Tensor) -> None:
+    def _total_effects(
+        self, measure: WriteMeasure, acc: _Accumulator, clean_metric: Tensor
+    ) -> None:
+        clean = measure.clean
         groups: dict[tuple[int, bool], list[int]] = {}
         for i, comp in enumerate(self.comps[:-1]):  # every component but the logits sink
             groups.setdefault(start_point(comp, self.w.parallel), []).append(i)
@@ -331,7 +221,7 @@ class Sweeper:
             base = clean.residual(layer, at_mlp)
             for block in self._blocks(sources):
                 x = self._ablated_read(clean, base, block)
-                final = self._forward_from(x, layer, at_mlp, clean, block, acc)
+                final = self._forward_from(x, layer, at_mlp, measure, block, acc)
                 tokens = self.tokens[block.prompts].repeat(block.k, 1)
                 mask = self.mask[block.prompts].repeat(block.k, 1)
                 metric = task_metric(self.fp.target_log_probs(final, tokens, mask), mask)
@@ -340,7 +230,13 @@ class Sweeper:
                 )
 
     def _forward_from(
-        self, x: Tensor, layer: int, at_mlp: bool, clean: CleanRun, block: _Block, acc: _Accumulator
+        self,
+        x: Tensor,
+        layer: int,
+        at_mlp: bool,
+        measure: WriteMeasure,
+        block: RowBlock,
+        acc: _Accumulator,
     ) -> Tensor:
         """Run ablated rows from a start point to the final norm, recording total effects.
 
@@ -348,40 +244,48 @@ class Sweeper:
         else, which is the definition of a direct effect: they are recorded as direct effects too
         (and :meth:`_direct_effects` leaves them out).
         """
-        idx = self.index
+        idx, parallel = self.index, self.w.parallel
         first = True
         if at_mlp:
             mlp = self.fp.mlp(layer, x)
-            sims = self._sims(mlp, clean.mlp_out[layer], block)
-            block.put(acc.total, idx[f"m{layer}"], sims)
-            block.put(acc.direct, idx[f"m{layer}"], sims)
             x = x + mlp
+            total, direct = measure.first_read(partial(measure.mlp, layer, mlp, block), x)
+            block.put(acc.total, idx[f"m{layer}"], total)
+            block.put(acc.direct, idx[f"m{layer}"], direct)
             layer += 1
             first = False
         for lyr in range(layer, self.w.n_layers):
             z, _ = self.fp.attention(lyr, x)
-            sims = self._head_sims(clean, lyr, z, block)
-            block.put_heads(acc.total, idx[f"a{lyr}.h0"], sims)
-            if first:
-                block.put_heads(acc.direct, idx[f"a{lyr}.h0"], sims)
             mid = x + self.fp.attn_out(lyr, z)
-            mlp = self.fp.mlp(lyr, x if self.w.parallel else mid)
-            sims = self._sims(mlp, clean.mlp_out[lyr], block)
-            block.put(acc.total, idx[f"m{lyr}"], sims)
-            if first and self.w.parallel:
-                block.put(acc.direct, idx[f"m{lyr}"], sims)
-            x = mid + mlp
+            mlp = self.fp.mlp(lyr, x if parallel else mid)
+            post = mid + mlp
+            heads = partial(measure.heads, lyr, z, block)
+            after_heads = post if parallel else mid
+            if first:
+                total, direct = measure.first_read(heads, after_heads)
+                block.put_heads(acc.direct, idx[f"a{lyr}.h0"], direct)
+            else:
+                total = heads(after_heads)
+            block.put_heads(acc.total, idx[f"a{lyr}.h0"], total)
+            mlps = partial(measure.mlp, lyr, mlp, block)
+            if first and parallel:
+                total, direct = measure.first_read(mlps, post)
+                block.put(acc.direct, idx[f"m{lyr}"], direct)
+            else:
+                total = mlps(post)
+            block.put(acc.total, idx[f"m{lyr}"], total)
+            x = post
             first = False
         final = self.fp.final(x)
-        sims = self._sims(final, clean.final, block)
+        sims = measure.final(final, block)
         block.put(acc.total, idx["logits"], sims)
         if first:
             block.put(acc.direct, idx["logits"], sims)
         return final
 
     # -- direct effects -----------------------------------------------------------------------
-    def _direct_effects(self, clean: CleanRun, acc: _Accumulator) -> None:
-        idx = self.index
+    def _direct_effects(self, measure: WriteMeasure, acc: _Accumulator) -> None:
+        idx, clean = self.index, measure.clean
         parallel = self.w.parallel
         for kind, layer in read_groups(self.w.n_layers):
             target = idx[{"attn": f"a{layer}.h0", "mlp": f"m{layer}", "final": "logits"}[kind]]
@@ -395,22 +299,20 @@ class Sweeper:
             ]
             heads = [i for i in sources if kind != "final" and self.comps[i].kind == "attn_head"]
             if heads:
-                self._direct_head_reads(clean, acc, kind, layer, target, base, heads)
+                self._direct_head_reads(measure, acc, kind, layer, target, base, heads)
             for block in self._blocks([i for i in sources if i not in heads]):
                 x = self._ablated_read(clean, base, block)
                 if kind == "attn":
                     z, _ = self.fp.attention(layer, x)
-                    block.put_heads(acc.direct, target, self._head_sims(clean, layer, z, block))
+                    block.put_heads(acc.direct, target, measure.heads(layer, z, block))
                 elif kind == "mlp":
-                    sims = self._sims(self.fp.mlp(layer, x), clean.mlp_out[layer], block)
-                    block.put(acc.direct, target, sims)
+                    block.put(acc.direct, target, measure.mlp(layer, self.fp.mlp(layer, x), block))
                 else:
-                    sims = self._sims(self.fp.final(x), clean.final, block)
-                    block.put(acc.direct, target, sims)
+                    block.put(acc.direct, target, measure.final(self.fp.final(x), block))
 
     def _direct_head_reads(
         self,
-        clean: CleanRun,
+        measure: WriteMeasure,
         acc: _Accumulator,
         kind: str,
         layer: int,
@@ -423,6 +325,7 @@ class Sweeper:
         The read's projection is ``rstd · (centered clean read + Δz_h @ A_h) + constant`` (see
         ``ForwardPieces.centered_read``): only the norm statistics use the full residual.
         """
+        clean = measure.clean
         clean_read, const = self.fp.centered_read(layer, kind, base)
         for block in self._blocks(sources):
             comps = [self.comps[i] for i in block.sources.tolist()]
@@ -437,10 +340,10 @@ class Sweeper:
             read = torch.addcmul(const, read, rstd).view(k * p, t, -1)
             if kind == "attn":
                 z, _ = self.fp.attend(read)
-                block.put_heads(acc.direct, target, self._head_sims(clean, layer, z, block))
+                block.put_heads(acc.direct, target, measure.heads(layer, z, block))
             else:
-                sims = self._sims(self.fp.mlp_from_pre(layer, read), clean.mlp_out[layer], block)
-                block.put(acc.direct, target, sims)
+                out = self.fp.mlp_from_pre(layer, read)
+                block.put(acc.direct, target, measure.mlp(layer, out, block))
 
     # -- frames -------------------------------------------------------------------------------
     def _frames(self, clean: CleanRun, acc: _Accumulator, clean_metric: Tensor) -> CheckpointSweep:
@@ -502,6 +405,8 @@ def sweep_checkpoint(
     prompts: PromptSet,
     ablation: str = "zero",
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+    output: str = DEFAULT_OUTPUT,
 ) -> CheckpointSweep:
-    """Sweep one checkpoint's weights on a prompt set (see the module docstring)."""
-    return Sweeper(weights, prompts, ablation, memory_budget_mb).run()
+    """Sweep one checkpoint's weights on a prompt set, measuring the output definition
+    ``output`` (one of ``OUTPUTS``; see the module docstring)."""
+    return Sweeper(weights, prompts, ablation, memory_budget_mb, output).run()

@@ -7,6 +7,10 @@ is never scored. The task metric of a prompt is the mean of those log-probs (:fu
 Tasks (the ``task`` argument of :func:`load_prompts`):
 
 - ``induction``: seeded random prompts ``[bos] + seg + seg`` (see :func:`induction_prompts`).
+- ``successor``: seeded counting prompts ``[bos] + x, s(x), s(s(x)), ...`` where ``s`` steps to
+  the next id of a fixed cycle (see :func:`successor_prompts`): each next token is a function of
+  the current token alone, so no attention to earlier tokens is needed (induction needs two heads
+  composed: one that reads the previous token, one that finds its earlier copy).
 - ``FILE.jsonl``: one JSON object per line, ``{"tokens": [ids...], "positions": [t...]}``;
   ``positions`` (optional) lists the scored ``t`` (each ``0 <= t <= len - 2``); without it every
   position but the last is scored. A bare JSON list on a line is a prompt with default positions.
@@ -37,10 +41,13 @@ import torch
 from circuitatlas.errors import CircuitAtlasError
 
 INDUCTION = "induction"
+SUCCESSOR = "successor"
+NAMED_TASKS = (INDUCTION, SUCCESSOR)  # tasks given by name rather than by a file
 TOKEN_SUFFIXES = (".jsonl", ".pt", ".npy")
 TEXT_SUFFIX = ".txt"
 ACCEPTED = (
-    "give 'induction', a token-id file (.jsonl, .pt, .npy) or a text file (.txt, with a tokenizer)"
+    "give 'induction', 'successor', a token-id file (.jsonl, .pt, .npy) or a text file (.txt, "
+    "with a tokenizer)"
 )
 
 
@@ -48,7 +55,7 @@ ACCEPTED = (
 class PromptSet:
     """Equal-length prompts and the positions the task scores."""
 
-    task: str  # "induction", or the file it came from
+    task: str  # "induction", "successor", or the file it came from
     tokens: torch.Tensor  # [n_prompts, seq_len] int64
     metric_mask: torch.Tensor  # [n_prompts, seq_len] bool; t scores log p(tokens[t+1] | ..t)
     params: dict[str, Any] = field(default_factory=dict)  # how it was made (seed, seg_len, ...)
@@ -137,6 +144,58 @@ def induction_prompts(
     mask[:, offset + seg_len : offset + 2 * seg_len - 1] = True
     params = {"seg_len": seg_len, "seed": seed, "bos_token_id": bos_token_id}
     return PromptSet(INDUCTION, tokens, mask, params)
+
+
+def successor_cycle(vocab_size: int, bos_token_id: int | None) -> torch.Tensor:
+    """The ids the ``successor`` task counts through, in order: ``1 .. vocab_size - 2`` minus BOS.
+
+    The successor of ``cycle[i]`` is ``cycle[(i + 1) % len(cycle)]``. Ids ``0`` and
+    ``vocab_size - 1`` are left out, where models keep special tokens (the toy: start 0, pad
+    ``vocab_size - 1``; GPT-2's BOS is its last id), and so is ``bos_token_id`` wherever it is.
+    """
+    cycle = [i for i in range(1, vocab_size - 1) if i != bos_token_id]
+    if len(cycle) < 2:
+        raise CircuitAtlasError(
+            f"a vocabulary of {vocab_size} ids leaves {len(cycle)} to count through "
+            f"(ids 1..{vocab_size - 2} without BOS); the successor task needs at least 2"
+        )
+    return torch.tensor(cycle, dtype=torch.int64)
+
+
+def successor_prompts(
+    n_prompts: int, run_len: int, vocab_size: int, seed: int, bos_token_id: int | None
+) -> PromptSet:
+    """Seeded counting prompts ``[bos] + run`` (no BOS when ``bos_token_id`` is None).
+
+    ``run`` is ``run_len`` consecutive ids of :func:`successor_cycle` from a seeded random start
+    (wrapping around), so no id occurs twice in a prompt. With ``o = 1`` for a BOS (else 0), the
+    scored positions are ``t = o .. o+run_len-2``: every run token but the last, each predicting
+    its successor (``run_len - 1`` positions per prompt). Position ``o-1`` (the BOS, which
+    predicts the random start) is not scored.
+    """
+    _check_n_prompts(n_prompts)
+    if run_len < 2:
+        raise CircuitAtlasError(
+            f"successor run of {run_len} token(s) is too short: give at least 2 "
+            f"(a scored position needs a token followed by its successor)"
+        )
+    cycle = successor_cycle(vocab_size, bos_token_id)
+    if run_len > len(cycle):
+        raise CircuitAtlasError(
+            f"successor run of {run_len} tokens would repeat ids (the vocabulary has "
+            f"{len(cycle)} to count through); use a shorter --seq-len"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    start = torch.randint(0, len(cycle), (n_prompts, 1), generator=gen)
+    tokens = cycle[(start + torch.arange(run_len)[None, :]) % len(cycle)]
+    offset = 0
+    if bos_token_id is not None:
+        bos = torch.full((n_prompts, 1), bos_token_id, dtype=torch.int64)
+        tokens, offset = torch.cat([bos, tokens], dim=1), 1
+    mask = torch.zeros_like(tokens, dtype=torch.bool)
+    mask[:, offset : offset + run_len - 1] = True
+    params = {"run_len": run_len, "seed": seed, "bos_token_id": bos_token_id}
+    return PromptSet(SUCCESSOR, tokens, mask, params)
 
 
 def _length_report(lengths: list[int], first_line: list[int]) -> str:
@@ -340,13 +399,23 @@ def load_prompts(
     bos_token_id: int | None,
     tokenizer: str | None = None,
 ) -> PromptSet:
-    """The prompt set of ``task``: ``induction`` or a prompt file (formats in the module doc).
+    """The prompt set of ``task``: ``induction``, ``successor`` or a prompt file (formats in the
+    module doc).
 
     For ``induction``, ``seq_len`` is the prompt length including the BOS and each segment has
     ``(seq_len - has_bos) // 2`` tokens: when ``seq_len - has_bos`` is odd the prompts are one
-    token shorter than ``seq_len``. For files, ``seq_len`` and ``seed`` are unused.
+    token shorter than ``seq_len``. For ``successor``, the prompts are ``seq_len`` tokens long,
+    the BOS included. For files, ``seq_len`` and ``seed`` are unused.
     """
     _check_n_prompts(n_prompts)
+    if task == SUCCESSOR:
+        n_bos = 0 if bos_token_id is None else 1
+        if seq_len - n_bos < 2:
+            raise CircuitAtlasError(
+                f"--seq-len {seq_len} is too short for successor prompts: give at least "
+                f"{2 + n_bos} ([bos] + a token and its successor)"
+            )
+        return successor_prompts(n_prompts, seq_len - n_bos, vocab_size, seed, bos_token_id)
     if task == INDUCTION:
         n_bos = 0 if bos_token_id is None else 1
         seg_len = (seq_len - n_bos) // 2

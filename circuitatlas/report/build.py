@@ -54,10 +54,12 @@ def write_report(
     k: int = DEFAULT_K,
     tau: float | None = None,
     progress: bool = True,
+    lead: Sequence[page.Section] = (),
 ) -> WrittenReport:
     """Write the report of ``run_id`` to the directory ``out``; reads the store, never writes it.
 
-    ``k`` strongest paths per checkpoint; ``tau`` as in :func:`circuitatlas.report.data.gather`.
+    ``k`` strongest paths per checkpoint; ``tau`` as in :func:`circuitatlas.report.data.gather`;
+    ``lead``: sections shown first, right after the run table.
     """
     out = Path(out)
     check_out(out)
@@ -84,6 +86,7 @@ def write_report(
             graph_note=GRAPH_NOTE,
             generator=GENERATOR,
             parts_after=circuit_sections(data.circuits, circuit_figures),
+            parts_before=lead,
         )
         (tmp / INDEX).write_text(html, encoding="utf-8")
     kinds = sorted(set(data.components["kind"]))

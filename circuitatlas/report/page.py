@@ -105,12 +105,14 @@ def render(
     graph_note: str,
     generator: str,
     parts_after: Sequence[Section] = (),
+    parts_before: Sequence[Section] = (),
 ) -> str:
     """The whole page.
 
     ``facts`` become the run table, ``summary`` a list of sentences, ``sections`` figures,
     ``tables`` (heading → (caption, frame)) tables after the figures, ``parts_after`` sections
-    after the tables (e.g. the circuits, when the run has some), ``graphs`` the step
+    after the tables (e.g. the circuits, when the run has some), ``parts_before`` sections
+    first, right after the run table (e.g. a reproduction's claims), ``graphs`` the step
     selector's options (the last is shown first), ``template`` the graph page from
     :func:`circuitatlas.report.graph.page_template` and ``generator`` the page's generator tag.
     """
@@ -123,6 +125,7 @@ def render(
         table_html(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]})),
     ]
     parts += [f'<p class="warning">{html.escape(w)}</p>' for w in warnings]
+    parts += [_section_html(s) for s in parts_before]
     if summary:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in summary)
         parts.append(f"<h2>At a glance</h2><ul>{items}</ul>")

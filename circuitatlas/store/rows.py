@@ -401,23 +401,27 @@ class KeyedBatch:
         )
 
 
+# what whole-column operations raise on frames of unusual types (object columns, odd dtypes)
+_UNUSUAL = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError)
+
+
 def prepare_batch(run_id: str, batch: list[CheckpointFrames]) -> PreparedBatch:
     """Validate and key ``batch`` before anything is written; raises on bad input.
 
     The whole batch at once (:class:`KeyedBatch`), or, when its frames are not plainly valid,
     checkpoint by checkpoint, so bad input gets the same one-line error as one checkpoint would.
     """
-    try:
-        prepared: PreparedBatch | None = _keyed(run_id, batch)
-    except Exception:  # unusual frames: the plain way names the problem, or accepts them
-        prepared = None
-    if prepared is None:
-        prepared = CheckpointRowsBatch(run_id, [checkpoint_rows(run_id, f) for f in batch])
     twice = sorted(s for s, n in Counter(int(f.step) for f in batch).items() if n > 1)
     if twice:
         raise CircuitAtlasError(
             f"checkpoint {twice[0]}: given twice in one write; give each checkpoint once"
         )
+    try:
+        prepared: PreparedBatch | None = _keyed(run_id, batch)
+    except _UNUSUAL:  # unusual frames: the plain way names the problem, or accepts them
+        prepared = None
+    if prepared is None:
+        prepared = CheckpointRowsBatch(run_id, [checkpoint_rows(run_id, f) for f in batch])
     return prepared
 
 

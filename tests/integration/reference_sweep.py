@@ -12,6 +12,14 @@ metric).
   ablation delta when the reader is downstream of *i*; so each reader sees a clean stream except
   for *i*'s write, and no change travels between readers.
 
+``output`` picks the output definition. ``write``: outputs are the writes above (``hook_result``
+per head, ``hook_mlp_out``; ``ln_final.hook_out`` for ``logits``). ``resid``: the residual stream
+at the hook point right after the component writes — ``hook_resid_mid`` of its layer for a head of
+a sequential block, ``hook_resid_post`` for a head of a parallel block and for an MLP,
+``ln_final.hook_out`` for ``logits``. A total effect reads that hook in the ablated pass; a direct
+effect is the clean stream at that hook plus the change of the component's own write in the
+direct pass (the rest of the stream stays clean), ``logits`` again its final norm in that pass.
+
 With ``stop_after_final_norm`` every hooked pass stops once the final norm is recorded (no
 full-vocabulary unembedding): the naive loop's stronger variant, which gives no metric effects.
 """
@@ -28,6 +36,7 @@ from circuitatlas.ingest.tasks import task_metric
 
 
 def _out_hook(c: Component) -> str:
+    """Where a component's write is (``write``)."""
     if c.kind == "input":
         return "blocks.0.hook_resid_pre"
     if c.kind == "attn_head":
@@ -35,6 +44,15 @@ def _out_hook(c: Component) -> str:
     if c.kind == "mlp":
         return f"blocks.{c.layer}.hook_mlp_out"
     return "ln_final.hook_out"
+
+
+def _resid_hook(c: Component, parallel: bool) -> str:
+    """The residual stream right after a component writes (``resid``)."""
+    if c.kind == "attn_head":
+        return f"blocks.{c.layer}.hook_resid_{'post' if parallel else 'mid'}"
+    if c.kind == "mlp":
+        return f"blocks.{c.layer}.hook_resid_post"
+    return _out_hook(c)  # input: the embedding; logits: the final normalized stream
 
 
 def _take(c: Component, value: torch.Tensor) -> torch.Tensor:
@@ -56,6 +74,7 @@ def reference_sweep(
     mask: torch.Tensor,
     ablation: str,
     stop_after_final_norm: bool = False,
+    output: str = "write",
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Edges (source, target, similarity, std, direct_similarity, direct_std) and effects."""
     cfg = bridge.cfg
@@ -65,6 +84,7 @@ def reference_sweep(
     logits, cache = bridge.run_with_cache(tokens)
     clean_metric = _metric(logits, tokens, mask)
     clean = {c.name: _take(c, cache[_out_hook(c)]).clone() for c in comps}
+    clean_resid = {c.name: cache[_resid_hook(c, parallel)].clone() for c in comps}
     reads = {
         name: cache[name].clone()
         for name in cache
@@ -81,11 +101,24 @@ def reference_sweep(
 
             return fn
 
-        return [(h, rec(h)) for h in {_out_hook(c) for c in comps if c.kind != "input"}]
+        hooks = {h for c in comps[1:] for h in (_out_hook(c), _resid_hook(c, parallel))}
+        return [(h, rec(h)) for h in hooks]
 
-    def sims(store: dict[str, torch.Tensor], src: Component) -> dict[str, torch.Tensor]:
+    def measured(store: dict[str, torch.Tensor], c: Component, direct: bool) -> torch.Tensor:
+        """``O_c`` in a recorded pass, under ``output``."""
+        write = _take(c, store[_out_hook(c)])
+        if output == "write" or c.kind == "logits":
+            return write
+        if not direct:
+            return store[_resid_hook(c, parallel)]
+        return clean_resid[c.name] + (write - clean[c.name])
+
+    def sims(
+        store: dict[str, torch.Tensor], src: Component, direct: bool
+    ) -> dict[str, torch.Tensor]:
+        ref = clean if output == "write" else clean_resid
         return {
-            c.name: row_similarity(_take(c, store[_out_hook(c)]), clean[c.name])
+            c.name: row_similarity(measured(store, c, direct), ref[c.name])
             for c in comps
             if is_downstream(src, c, parallel)
         }
@@ -113,7 +146,7 @@ def reference_sweep(
             hooks = [(f"blocks.{src.layer}.hook_mlp_out", lambda x, hook, r=repl: r)]
         store: dict[str, torch.Tensor] = {}
         out = bridge.run_with_hooks(tokens, fwd_hooks=hooks + recorder(store))
-        total = sims(store, src)
+        total = sims(store, src, direct=False)
         if not stop_after_final_norm:
             effects[src.name] = float((_metric(out, tokens, mask) - clean_metric).mean())
 
@@ -138,7 +171,7 @@ def reference_sweep(
         read_hooks.append(("ln_final.hook_in", reader("ln_final.hook_in", final)))
         store = {}
         bridge.run_with_hooks(tokens, fwd_hooks=read_hooks + recorder(store))
-        direct = sims(store, src)
+        direct = sims(store, src, direct=True)
         for name in total:
             rows.append(
                 {

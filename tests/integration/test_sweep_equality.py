@@ -1,4 +1,5 @@
-"""The fast sweep equals the plain TransformerLens-hook reference on real toy checkpoints."""
+"""The fast sweep equals the plain TransformerLens-hook reference on real toy checkpoints, under
+every output definition."""
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ from reference_sweep import reference_sweep
 
 from circuitatlas.ingest.checkpoints import list_checkpoints, load_checkpoint
 from circuitatlas.ingest.components import all_components, is_downstream
+from circuitatlas.ingest.contract import OUTPUTS
 from circuitatlas.ingest.head_scores import induction_scores, previous_token_scores
 from circuitatlas.ingest.model import weights_from_bridge
 from circuitatlas.ingest.sweep import ABLATIONS, sweep_checkpoint
@@ -17,13 +19,17 @@ def last_checkpoint(run):
     return load_checkpoint(list_checkpoints(str(run))[-1])
 
 
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("arch", ["gpt2", "neox", "neox-seq"])
 @pytest.mark.parametrize("ablation", ABLATIONS)
-def test_fast_path_equals_reference(short_runs, prompts, arch, ablation):
+def test_fast_path_equals_reference(short_runs, prompts, arch, ablation, output):
     bridge = last_checkpoint(short_runs[arch])
     # a tiny budget forces many chunks, so chunk boundaries inside a source are exercised too
-    fast = sweep_checkpoint(weights_from_bridge(bridge), prompts, ablation, memory_budget_mb=0.3)
-    ref, effects = reference_sweep(bridge, prompts.tokens, prompts.metric_mask, ablation)
+    weights = weights_from_bridge(bridge)
+    fast = sweep_checkpoint(weights, prompts, ablation, memory_budget_mb=0.3, output=output)
+    ref, effects = reference_sweep(
+        bridge, prompts.tokens, prompts.metric_mask, ablation, output=output
+    )
     merged = fast.edges.merge(ref, on=["source", "target"], suffixes=("", "_ref"))
     assert len(merged) == len(ref) == len(fast.edges)
     for col in ("similarity", "std", "direct_similarity", "direct_std"):
@@ -36,10 +42,11 @@ def test_fast_path_equals_reference(short_runs, prompts, arch, ablation):
     assert (merged["similarity"] < 0.999).any() and (merged["direct_similarity"] < 0.999).any()
 
 
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("arch", ["gpt2", "neox"])
-def test_edges_are_exactly_the_downstream_pairs(short_runs, prompts, arch):
+def test_edges_are_exactly_the_downstream_pairs(short_runs, prompts, arch, output):
     bridge = last_checkpoint(short_runs[arch])
-    out = sweep_checkpoint(weights_from_bridge(bridge), prompts)
+    out = sweep_checkpoint(weights_from_bridge(bridge), prompts, output=output)
     cfg = bridge.cfg
     comps = all_components(cfg.n_layers, cfg.n_heads)
     expected = {
@@ -55,10 +62,11 @@ def test_edges_are_exactly_the_downstream_pairs(short_runs, prompts, arch):
     assert list(out.components.name) == [c.name for c in comps]
 
 
-def test_chunking_does_not_change_results(short_runs, prompts):
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_chunking_does_not_change_results(short_runs, prompts, output):
     weights = weights_from_bridge(last_checkpoint(short_runs["gpt2"]))
-    one = sweep_checkpoint(weights, prompts, "mean", memory_budget_mb=4096)
-    many = sweep_checkpoint(weights, prompts, "mean", memory_budget_mb=0.3)
+    one = sweep_checkpoint(weights, prompts, "mean", memory_budget_mb=4096, output=output)
+    many = sweep_checkpoint(weights, prompts, "mean", memory_budget_mb=0.3, output=output)
     cols = ["similarity", "direct_similarity", "std", "direct_std"]
     assert (one.edges[cols] - many.edges[cols]).abs().max().max() < 1e-6
 

@@ -2,7 +2,8 @@
 
 Tiers, low → high (a module is in the tier of the longest prefix naming it):
 
-0. ``circuitatlas.errors``, ``circuitatlas.atomic_dir``, ``circuitatlas._version`` and
+0. ``circuitatlas.errors``, ``circuitatlas.atomic_dir``, ``circuitatlas._version``,
+   ``circuitatlas.paper`` (constants) and
    ``circuitatlas.graph.*`` (pure graph algorithms; ``circuitatlas.graph`` imports nothing of ours
    but ``circuitatlas.errors``);
 1. ``circuitatlas.ingest.*``;
@@ -11,9 +12,9 @@ Tiers, low → high (a module is in the tier of the longest prefix naming it):
    inside it: the queries may import the analytics (a question reads the analysis's τ), the
    analytics never import the queries;
 4. ``circuitatlas.report.*``;
-5. ``circuitatlas.export``, ``circuitatlas.demo``, ``circuitatlas.cli*`` and ``circuitatlas``
-   itself (the package ``__init__``, which imports its public API lazily; the version the lower
-   tiers record is ``circuitatlas._version``).
+5. ``circuitatlas.export``, ``circuitatlas.demo``, ``circuitatlas.reproduce``,
+   ``circuitatlas.cli*`` and ``circuitatlas`` itself (the package ``__init__``, which imports
+   its public API lazily; the version the lower tiers record is ``circuitatlas._version``).
 
 A module may import its own tier and any tier below. Every ``circuitatlas`` import counts: at
 module level, inside functions and under ``if TYPE_CHECKING:``. Besides the tiers, the packages
@@ -35,6 +36,7 @@ TIERS: dict[str, int] = {
     "circuitatlas.errors": 0,
     "circuitatlas.atomic_dir": 0,
     "circuitatlas._version": 0,
+    "circuitatlas.paper": 0,
     "circuitatlas.graph": 0,
     "circuitatlas.ingest": 1,
     "circuitatlas.store": 2,
@@ -43,6 +45,7 @@ TIERS: dict[str, int] = {
     "circuitatlas.report": 4,
     "circuitatlas.export": 5,
     "circuitatlas.demo": 5,
+    "circuitatlas.reproduce": 5,
     "circuitatlas.cli": 5,
     "circuitatlas": 5,  # the package itself only, not a prefix
 }

@@ -2,6 +2,7 @@
 labels), checked against values computed by hand from the modules' documented rules."""
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,15 @@ from circuitatlas.analytics.phases import (
     GROW,
     IMPROVE,
     MIN_SIZE,
+    PHASE_DEFINITIONS,
     PHASES,
+    SEGMENT_COLUMNS,
     SIGNALS,
     change_points,
     label_segment,
+    merge_equal,
     phases,
+    segment_table,
 )
 from circuitatlas.analytics.roles import (
     DEFAULT_RECONFIGURATION,
@@ -437,3 +442,122 @@ def test_phases_edge_scale_is_largest_edge_count():
     # 100 -> 108: +8 > 0.05 * 108 = 5.4: exploration
     frame["n_edges"] = [100.0, 102, 104, 106, 108]
     assert phases(frame, penalty=1e6).labels == ["exploration"]
+
+
+# ---------------------------------------------------------------------------------------------
+# no two consecutive segments with one label
+# ---------------------------------------------------------------------------------------------
+
+
+def raw_labels(frame: pd.DataFrame) -> tuple[list[int], list[str]]:
+    """The change points and per-segment labels before any merge (each segment labelled alone)."""
+    signals = frame.sort_values("step")[list(SIGNALS)].to_numpy(dtype=float)
+    starts = change_points(signals)
+    edges, metric = signals[:, 1], signals[:, 2]
+    bounds = [0, *starts, len(signals)]
+    labels = [
+        label_segment(edges[lo:hi], metric[lo:hi], edges.max(), metric.max() - metric.min())
+        for lo, hi in pairwise(bounds)
+    ]
+    return starts, labels
+
+
+def test_a_node_jump_alone_gives_one_consolidation_not_two():
+    # |V| jumps 5 -> 20 at checkpoint 6 while |E| and the metric hold: PELT splits there, and
+    # each half alone is consolidation. Merged: one consolidation segment, no boundary.
+    frame = pd.DataFrame(
+        {"step": np.arange(12) * 10, "n_nodes": [5] * 6 + [20] * 6, "n_edges": 30.0, "metric": -1}
+    )
+    assert raw_labels(frame) == ([6], ["consolidation", "consolidation"])
+    result = phases(frame)
+    assert result.boundaries == []
+    assert result.labels == ["consolidation"]
+    assert set(result.per_step) == {"consolidation"}
+
+
+def test_a_level_jump_of_edges_is_relabelled_over_the_merged_span():
+    # |E| flat at 10, then flat at 40: each half alone holds (consolidation), the merged span
+    # rises by far more than 5 % of 40 (the least-squares change over 12 checkpoints is ~33).
+    frame = pd.DataFrame(
+        {"step": np.arange(12) * 10, "n_nodes": 8, "n_edges": [10.0] * 6 + [40.0] * 6, "metric": 0}
+    )
+    assert raw_labels(frame) == ([6], ["consolidation", "consolidation"])
+    result = phases(frame)
+    assert result.boundaries == [] and result.labels == ["exploration"]
+
+
+def test_merge_keeps_distinct_neighbours_and_drops_only_the_shared_boundary():
+    # flat |E| 10, flat 40, then growing from 40 by 8 a checkpoint: PELT splits at 6 and 14,
+    # labels consolidation, exploration, exploration. The last two merge (into exploration);
+    # the boundary at 6, between different labels, stays.
+    edges = np.r_[np.full(6, 10.0), np.full(6, 40.0), 40 + 8 * np.arange(6.0)]
+    frame = pd.DataFrame({"step": np.arange(18) * 10, "n_nodes": 8, "n_edges": edges, "metric": 0})
+    starts, labels = raw_labels(frame)
+    assert (starts, labels) == ([6, 14], ["consolidation", "exploration", "exploration"])
+    result = phases(frame)
+    assert result.boundaries == [60]
+    assert result.labels == ["consolidation", "exploration"]
+
+
+def test_merge_equal_repeats_until_neighbours_differ():
+    # round 1: [0,2) and [2,4) are both c -> merged [0,4) is e, equal to [4,6) -> round 2: one e
+    table = {(0, 2): "c", (2, 4): "c", (4, 6): "e", (0, 4): "e", (0, 6): "e"}
+    calls = []
+
+    def label(lo, hi):
+        calls.append((lo, hi))
+        return table[(lo, hi)]
+
+    assert merge_equal([0, 2, 4, 6], label) == ([0, 6], ["e"])
+    assert calls == [(0, 2), (2, 4), (4, 6), (0, 4), (4, 6), (0, 6)]
+    # a merged segment relabelled apart from its neighbours stops there
+    table = {(0, 2): "c", (2, 4): "c", (4, 6): "e", (0, 4): "r"}
+    assert merge_equal([0, 2, 4, 6], lambda lo, hi: table[(lo, hi)]) == ([0, 4, 6], ["r", "e"])
+    # already distinct, and a single segment: unchanged
+    assert merge_equal([0, 3, 5], lambda lo, hi: "ab"[lo > 0]) == ([0, 3, 5], ["a", "b"])
+    assert merge_equal([0, 5], lambda lo, hi: "x") == ([0, 5], ["x"])
+
+
+def test_random_trajectories_never_give_equal_neighbours():
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n = int(rng.integers(4, 40))
+        frame = pd.DataFrame(
+            {
+                "step": np.arange(n),
+                "n_nodes": rng.integers(1, 6, n).cumsum(),
+                "n_edges": rng.normal(size=n).cumsum() * 5 + 50,
+                "metric": rng.normal(size=n).cumsum(),
+            }
+        )
+        result = phases(frame, penalty=1.0)
+        assert all(a != b for a, b in pairwise(result.labels))
+        assert len(result.labels) == len(result.boundaries) + 1
+        assert segment_table(result.per_step)["label"].tolist() == result.labels
+
+
+def test_empty_trajectory():
+    result = phases(pd.DataFrame(columns=["step", *SIGNALS]))
+    assert result.boundaries == [] and result.labels == [] and result.per_step.empty
+
+
+def test_segment_table_from_series_and_stored_frame():
+    per_step = pd.Series(["a", "a", "b", "a"], index=[30, 10, 40, 20])  # out of order
+    table = segment_table(per_step)
+    assert table.columns.tolist() == SEGMENT_COLUMNS
+    assert table.values.tolist() == [["a", 10, 30, 3], ["b", 40, 40, 1]]
+    stored = pd.DataFrame({"step": [1, 2, 3, 4, 5], "phase": ["x", None, "x", "y", "y"]})
+    assert segment_table(stored).values.tolist() == [["x", 1, 3, 2], ["y", 4, 5, 2]]
+    assert segment_table(pd.Series([], dtype=object)).empty
+
+
+def test_phase_definitions_state_each_label_and_threshold():
+    assert list(PHASE_DEFINITIONS) == ["exploration", "consolidation", "refinement"]
+    assert set(PHASE_DEFINITIONS) == set(PHASES)
+    for label, text in PHASE_DEFINITIONS.items():
+        assert text.count(".") == 1 and text.endswith("."), label  # one sentence
+        assert f"{GROW:.0%}" in text, label
+    assert f"{IMPROVE:.0%}" in PHASE_DEFINITIONS["refinement"]
+    assert f"{IMPROVE:.0%}" in PHASE_DEFINITIONS["consolidation"]
+    assert "more than 5%" in PHASE_DEFINITIONS["exploration"]
+    assert "more than 10%" in PHASE_DEFINITIONS["refinement"]

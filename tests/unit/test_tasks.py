@@ -89,7 +89,7 @@ def test_load_induction_seq_len():
 
 
 def test_unknown_task_and_missing_file(tmp_path):
-    assert "'induction'" in error_of(load, "copying")
+    assert "'induction', 'successor'" in error_of(load, "copying")
     assert "'induction'" in error_of(load, str(tmp_path / "prompts.csv"))
     missing = str(tmp_path / "nope.jsonl")
     assert missing in error_of(load, missing) and "no such file" in error_of(load, missing)
