@@ -24,9 +24,16 @@ from circuitatlas.ingest.pipeline import (
 from circuitatlas.store.base import StoreBase
 from circuitatlas.store.rows import RunRecord, edge_batches
 
-# Checkpoints read from Parquet are written in batches of at most this many edges per
-# transaction: one commit per checkpoint costs a LadybugDB checkpoint (~0.1–0.4 s) each.
+# Checkpoints are written in batches of at most this many edges per transaction: one commit
+# per checkpoint costs a LadybugDB checkpoint (~0.1–0.4 s) each, and LadybugDB 0.x keeps about
+# 50 MiB of its buffer pool per committed transaction until the file is closed (measured: 60
+# one-checkpoint commits of 436 edges grew the process by 3 GiB; a 1 GiB pool was full after
+# ~20), so a live sweep of hundreds of checkpoints must not commit each alone. Neo4j splits a
+# batch further (``MAX_TRANSACTION_EDGES``).
 DEFAULT_BATCH_EDGES = 1_000_000
+# A live sweep's batch is written this many seconds after its first checkpoint was swept, so a
+# killed ingest loses at most about this much sweeping, and the store shows progress.
+FLUSH_S = 30.0
 
 
 @dataclass
@@ -75,22 +82,31 @@ def start_report(
 
 
 def ingest_plan(
-    store: StoreBase, plan: RunPlan, shard: tuple[int, int] = (1, 1), progress: bool = True
+    store: StoreBase,
+    plan: RunPlan,
+    shard: tuple[int, int] = (1, 1),
+    progress: bool = True,
+    batch_edges: int = DEFAULT_BATCH_EDGES,
+    flush_s: float = FLUSH_S,
 ) -> IngestReport:
-    """Sweep the plan's checkpoints that the store lacks and write each as it is swept."""
+    """Sweep the plan's checkpoints that the store lacks and write them as they come, in
+    batches of whole checkpoints: a batch is written once it holds ``batch_edges`` edges or
+    ``flush_s`` seconds after its first checkpoint was swept."""
     from tqdm.auto import tqdm
 
     run = RunRecord.from_config(plan.config)
     report, steps = start_report(store, run, shard)
     todo = [r for r in plan.refs if r.step in set(steps)]
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
-        for frames in sweep_checkpoints(plan, todo, progress=False):
-            bar.set_postfix_str(f"step {frames.step}")
-            if store.write_checkpoint(run, frames):
-                report.written.append(frames.step)
-            else:  # another shard wrote it meanwhile
-                report.skipped.append(frames.step)
-            bar.update()
+
+        def swept() -> Iterator[CheckpointFrames]:
+            for frames in sweep_checkpoints(plan, todo, progress=False):
+                bar.set_postfix_str(f"step {frames.step}")
+                bar.update()
+                yield frames
+
+        for batch in edge_batches(swept(), _n_edges, batch_edges, flush_s):
+            _write(store, run, report, batch)
     return report
 
 
@@ -140,19 +156,23 @@ def ingest_sweep(
     run = RunRecord.from_config(result.config)
     report, todo = start_report(store, run, shard)
     with tqdm(total=len(todo), desc="ingest", unit="ckpt", disable=not progress) as bar:
-
-        def flush(batch: list[CheckpointFrames]) -> None:
-            steps = [f.step for f in batch]
-            if store.write_checkpoints(run, batch) == len(steps):
-                report.written.extend(steps)
-            else:  # another writer stored some of them meanwhile: they count as skipped
-                before = set(report.skipped) | set(report.written)
-                now = set(store.stored_steps(run.run_id)) - before
-                report.written.extend(s for s in steps if s in now)
-                report.skipped.extend(s for s in steps if s not in now)
+        for batch in edge_batches(sweep_frames(result, todo), _n_edges, batch_edges):
+            _write(store, run, report, batch)
             bar.update(len(batch))
-
-        frames = sweep_frames(result, todo)
-        for batch in edge_batches(frames, lambda f: len(f.edges), batch_edges):
-            flush(batch)
     return report
+
+
+def _n_edges(frames: CheckpointFrames) -> int:
+    return len(frames.edges)
+
+
+def _write(
+    store: StoreBase, run: RunRecord, report: IngestReport, batch: list[CheckpointFrames]
+) -> None:
+    """Write ``batch`` in one transaction and record which steps were new in ``report``."""
+    steps = [f.step for f in batch]
+    stored_before = set(store.stored_steps(run.run_id))
+    store.write_checkpoints(run, batch)
+    # another writer (a shard) may have stored some of them meanwhile: they count as skipped
+    report.written.extend(s for s in steps if s not in stored_before)
+    report.skipped.extend(s for s in steps if s in stored_before)

@@ -16,6 +16,7 @@ a stored checkpoint (or is cut by a new one in between) is left to a named state
 from __future__ import annotations
 
 import json
+import time
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -492,18 +493,29 @@ def _concat(frames: list[pd.DataFrame], columns: list[str] | None = None) -> pd.
 
 
 def edge_batches(
-    items: Iterable[T], n_edges: Callable[[T], int], max_edges: int
+    items: Iterable[T],
+    n_edges: Callable[[T], int],
+    max_edges: int,
+    max_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[list[T]]:
     """``items`` (checkpoints, never split) in consecutive batches of at most ``max_edges``
-    edges each (``n_edges(item)`` apiece), or of one checkpoint when it alone has more."""
+    edges each (``n_edges(item)`` apiece), or of one checkpoint when it alone has more; with
+    ``max_seconds``, a batch also ends once ``max_seconds`` have passed (by ``clock``) since its
+    first item arrived, so a slow source is written as it goes."""
     batch: list[T] = []
-    size = 0
+    size, began = 0, 0.0
     for item in items:
         n = n_edges(item)
         if batch and size + n > max_edges:
             yield batch
             batch, size = [], 0
+        if not batch:
+            began = clock()
         batch.append(item)
         size += n
+        if max_seconds is not None and clock() - began >= max_seconds:
+            yield batch
+            batch, size = [], 0
     if batch:
         yield batch
