@@ -146,8 +146,12 @@ def test_ctrl_c_leaves_whole_checkpoints_and_the_same_command_resumes(
         with open_store(neo4j_url) as live:
             return live.stored_steps(single.run_id)
 
-    wait_for("a stored checkpoint", stored, driver)
-    driver.send_signal(signal.SIGINT)
+    # one open connection polled every 20 ms: the toy's other checkpoints follow the first
+    # within about a second, so the interrupt must come right after it (opening a store for
+    # each poll took long enough under load for the whole run to finish first)
+    with open_store(neo4j_url) as live:
+        wait_for("a stored checkpoint", lambda: live.stored_steps(single.run_id), driver)
+        driver.send_signal(signal.SIGINT)
     done = finish(driver)
     assert done.returncode == 130, done.stderr
     lines = [s for s in done.stderr.splitlines() if s.startswith("interrupted")]
