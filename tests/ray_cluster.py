@@ -155,11 +155,11 @@ TOY_STEPS, TOY_CHECKPOINTS = 40, 9
 SWEEP_OPTIONS = ("--prompts", "16", "--seq-len", "33", "--device", "cpu")
 
 
-def train_ray_toy(out: Path) -> Path:
-    """Train the Ray tests' toy run into ``out``."""
+def train_ray_toy(out: Path, checkpoints: int = TOY_CHECKPOINTS) -> Path:
+    """Train the Ray tests' toy run, with ``checkpoints`` checkpoints, into ``out``."""
     from circuitatlas.ingest.toy import train_toy
 
-    train_toy(out, steps=TOY_STEPS, checkpoints=TOY_CHECKPOINTS, seed=0, progress=False)
+    train_toy(out, steps=TOY_STEPS, checkpoints=checkpoints, seed=0, progress=False)
     return out
 
 

@@ -28,6 +28,7 @@ from cli_process import Ingested, circuitatlas, circuitatlas_process, finish
 from ray_cluster import (
     SWEEP_OPTIONS,
     TOY_CHECKPOINTS,
+    TOY_STEPS,
     RayCluster,
     client_env,
     task_workers,
@@ -46,7 +47,7 @@ WAIT_S = 120.0
 class Single:
     """The toy run as one ``circuitatlas ingest`` process stores it."""
 
-    def __init__(self, url: str, model: Path) -> None:
+    def __init__(self, url: str, model: Path, checkpoints: int = TOY_CHECKPOINTS) -> None:
         self.model = model
         self.run_id = Ingested.of(
             circuitatlas("ingest", "--model", str(model), "--store", url, *SWEEP_OPTIONS)
@@ -56,16 +57,36 @@ class Single:
             self.steps = live.stored_steps(self.run_id)
             self.components = {s: len(live.components(self.run_id, s)) for s in self.steps}
             self.edges = {s: len(live.edges(self.run_id, step=s)) for s in self.steps}
-        assert len(self.steps) == TOY_CHECKPOINTS
+        assert len(self.steps) == checkpoints
+
+
+def _reference(
+    tmp_path_factory: pytest.TempPathFactory, delete_module_runs: list[str], checkpoints: int
+) -> Single:
+    url = os.environ["NEO4J_URI"]
+    model = train_ray_toy(tmp_path_factory.mktemp("live-ray") / "toy", checkpoints)
+    reference = Single(url, model, checkpoints)
+    delete_module_runs.append(reference.run_id)
+    return reference
 
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory: pytest.TempPathFactory, delete_module_runs: list[str]) -> Single:
     """The reference ingest; its run is deleted when the module ends."""
-    url = os.environ["NEO4J_URI"]
-    reference = Single(url, train_ray_toy(tmp_path_factory.mktemp("live-ray") / "toy"))
-    delete_module_runs.append(reference.run_id)
-    return reference
+    return _reference(tmp_path_factory, delete_module_runs, TOY_CHECKPOINTS)
+
+
+# the Ctrl-C test's run: a checkpoint of the toy takes a fraction of a second once the workers
+# have started, and the tasks run side by side, so with 9 checkpoints the rest were all stored
+# before the interrupt could land (seen under CI's load); with one per training step the run goes
+# on for several seconds after its first checkpoint is stored
+LONG_CHECKPOINTS = TOY_STEPS + 1
+
+
+@pytest.fixture(scope="module")
+def long_single(tmp_path_factory: pytest.TempPathFactory, delete_module_runs: list[str]) -> Single:
+    """The reference ingest of the run with a checkpoint at every step."""
+    return _reference(tmp_path_factory, delete_module_runs, LONG_CHECKPOINTS)
 
 
 def start_ray_ingest(
@@ -96,7 +117,7 @@ def assert_stored_like(single: Single, url: str, done: subprocess.CompletedProce
     got = Ingested.of(done)
     assert got.run_id == single.run_id
     # a worker killed after its commit leaves the retry nothing to write: skipped, not twice
-    assert got.written + got.skipped == TOY_CHECKPOINTS
+    assert got.written + got.skipped == len(single.steps)
     with open_store(url) as live:
         assert without_created_at(dump_neo4j(live, [single.run_id])) == single.dump
 
@@ -133,38 +154,36 @@ def test_a_dead_nodes_tasks_run_on_the_others(
 
 
 def test_ctrl_c_leaves_whole_checkpoints_and_the_same_command_resumes(
-    single: Single,
+    long_single: Single,
     ray_cluster: RayCluster,
     neo4j_url: str,
     tmp_path: Path,
     delete_now: Callable[[list[str]], None],
 ) -> None:
-    delete_now([single.run_id])
-    driver = start_ray_ingest(ray_cluster, neo4j_url, single.model, tmp_path)
+    delete_now([long_single.run_id])
+    driver = start_ray_ingest(ray_cluster, neo4j_url, long_single.model, tmp_path)
 
     def stored() -> list[int]:
         with open_store(neo4j_url) as live:
-            return live.stored_steps(single.run_id)
+            return live.stored_steps(long_single.run_id)
 
-    # one open connection polled every 20 ms: the toy's other checkpoints follow the first
-    # within about a second, so the interrupt must come right after it (opening a store for
-    # each poll took long enough under load for the whole run to finish first)
+    # one open connection polled every 20 ms, so the interrupt comes right after the first
     with open_store(neo4j_url) as live:
-        wait_for("a stored checkpoint", lambda: live.stored_steps(single.run_id), driver)
+        wait_for("a stored checkpoint", lambda: live.stored_steps(long_single.run_id), driver)
         driver.send_signal(signal.SIGINT)
     done = finish(driver)
     assert done.returncode == 130, done.stderr
     lines = [s for s in done.stderr.splitlines() if s.startswith("interrupted")]
     assert len(lines) == 1 and "run the same command again to resume" in lines[0], done.stderr
     kept = stored()
-    assert 1 <= len(kept) < TOY_CHECKPOINTS, kept
+    assert 1 <= len(kept) < LONG_CHECKPOINTS, kept
     with open_store(neo4j_url) as live:
         for step in kept:  # each stored checkpoint whole: every component and every edge
-            assert len(live.components(single.run_id, step)) == single.components[step]
-            assert len(live.edges(single.run_id, step=step)) == single.edges[step]
-    again = finish(start_ray_ingest(ray_cluster, neo4j_url, single.model, tmp_path))
+            assert len(live.components(long_single.run_id, step)) == long_single.components[step]
+            assert len(live.edges(long_single.run_id, step=step)) == long_single.edges[step]
+    again = finish(start_ray_ingest(ray_cluster, neo4j_url, long_single.model, tmp_path))
     assert Ingested.of(again).skipped == len(kept)
-    assert_stored_like(single, neo4j_url, again)
+    assert_stored_like(long_single, neo4j_url, again)
 
 
 _RUN = re.compile(r"^run (\w+): wrote (\d+) checkpoints, skipped (\d+)", re.M)
