@@ -149,8 +149,8 @@ def task_workers(
     return found
 
 
-# the toy run the Ray tests sweep: big enough that a checkpoint takes about a second on one CPU,
-# so that a test can kill a task while it runs
+# the toy run the Ray tests sweep: a fresh worker's first checkpoint takes seconds (it starts and
+# imports torch), so a test can kill a task while it runs; later ones take a fraction of a second
 TOY_STEPS, TOY_CHECKPOINTS = 40, 9
 SWEEP_OPTIONS = ("--prompts", "16", "--seq-len", "33", "--device", "cpu")
 

@@ -47,7 +47,7 @@ WAIT_S = 120.0
 class Single:
     """The toy run as one ``circuitatlas ingest`` process stores it."""
 
-    def __init__(self, url: str, model: Path, checkpoints: int = TOY_CHECKPOINTS) -> None:
+    def __init__(self, url: str, model: Path, checkpoints: int) -> None:
         self.model = model
         self.run_id = Ingested.of(
             circuitatlas("ingest", "--model", str(model), "--store", url, *SWEEP_OPTIONS)
@@ -163,21 +163,16 @@ def test_ctrl_c_leaves_whole_checkpoints_and_the_same_command_resumes(
     delete_now([long_single.run_id])
     driver = start_ray_ingest(ray_cluster, neo4j_url, long_single.model, tmp_path)
 
-    def stored() -> list[int]:
-        with open_store(neo4j_url) as live:
-            return live.stored_steps(long_single.run_id)
-
     # one open connection polled every 20 ms, so the interrupt comes right after the first
     with open_store(neo4j_url) as live:
         wait_for("a stored checkpoint", lambda: live.stored_steps(long_single.run_id), driver)
         driver.send_signal(signal.SIGINT)
-    done = finish(driver)
-    assert done.returncode == 130, done.stderr
-    lines = [s for s in done.stderr.splitlines() if s.startswith("interrupted")]
-    assert len(lines) == 1 and "run the same command again to resume" in lines[0], done.stderr
-    kept = stored()
-    assert 1 <= len(kept) < LONG_CHECKPOINTS, kept
-    with open_store(neo4j_url) as live:
+        done = finish(driver)
+        assert done.returncode == 130, done.stderr
+        lines = [s for s in done.stderr.splitlines() if s.startswith("interrupted")]
+        assert len(lines) == 1 and "run the same command again to resume" in lines[0], done.stderr
+        kept = live.stored_steps(long_single.run_id)
+        assert 1 <= len(kept) < LONG_CHECKPOINTS, kept
         for step in kept:  # each stored checkpoint whole: every component and every edge
             assert len(live.components(long_single.run_id, step)) == long_single.components[step]
             assert len(live.edges(long_single.run_id, step=step)) == long_single.edges[step]
